@@ -1,0 +1,50 @@
+# churnkit — one entry point per habit. `make demo` and `make test` are the quick start.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_WS ?= .demo-workspace
+ROWS ?= 1000000
+CUSTOMERS ?= 100000
+ARGS ?=
+CK := $(BIN)/churnkit --workspace $(DEMO_WS) --no-progress
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test pytest lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install churnkit with its dev tools
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install ## run the pipeline on sample_data/ in a fresh workspace
+	rm -rf $(DEMO_WS)
+	$(CK) ingest sample_data/transactions.csv --relations sample_data/relations.csv
+	$(CK) ingest sample_data/usage.csv.gz --kind usage
+
+test: install lint pytest ## lint, then the whole test suite (what CI runs)
+
+pytest: install ## the test suite alone (make pytest ARGS='-k ingest')
+	$(BIN)/pytest -q $(ARGS)
+
+lint: install ## ruff, formatting check and mypy
+	$(BIN)/ruff check churnkit tests bench
+	$(BIN)/ruff format --check churnkit tests bench
+	$(BIN)/mypy churnkit
+
+format: install ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix churnkit tests bench
+	$(BIN)/ruff format churnkit tests bench
+
+bench: install ## benchmarks on generated data (ROWS=1000000); prints ratios
+	$(BIN)/python bench/bench_ingest.py --rows $(ROWS)
+
+clean: ## remove the venv, caches and demo workspaces
+	rm -rf $(VENV) $(DEMO_WS) .churnkit .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,157 @@
+"""What every command shares: global state, consoles, settings and the error boundary.
+
+This is the only place where exceptions become exit codes: a ``ChurnkitError`` is
+one line on stderr and its exit code; anything else is a bug (exit 70), with a
+traceback only under ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from churnkit.config import DEFAULT_CONFIG, Settings, load_settings
+from churnkit.errors import ChurnkitError, ChurnkitWarning, ExitCode
+from churnkit.workspace import Workspace
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class AppState:
+    workspace: Path | None = None
+    config: Path | None = None
+    quiet: bool = False
+    verbose: bool = False
+    progress: bool = True
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+
+    def settings(self, overrides: dict[str, Any] | None = None) -> Settings:
+        """Resolve flag > env > file > default once per command."""
+        merged: dict[str, Any] = dict(overrides or {})
+        if self.workspace is not None:
+            merged["workspace"] = str(self.workspace)
+        return load_settings(self._config_path(), env=self.env, overrides=merged)
+
+    def workspace_of(self, settings: Settings) -> Workspace:
+        return Workspace(Path(settings.workspace))
+
+    def _config_path(self) -> Path | None:
+        if self.config is not None:
+            return self.config
+        from_env = self.env.get("CHURNKIT_CONFIG")
+        if from_env:
+            return Path(from_env)
+        return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+    def emit_json(self, payload: Any) -> None:
+        """One JSON object on stdout, for cron jobs and CI."""
+        typer.echo(json.dumps(payload, indent=2, default=str, sort_keys=False))
+
+    @contextmanager
+    def step(self, description: str) -> Iterator[None]:
+        """A spinner on a terminal, a plain log line otherwise."""
+        if self.progress and not self.quiet and self.err.is_terminal:
+            with self.err.status(description):
+                yield
+        else:
+            logging.getLogger("churnkit").info(description)
+            yield
+
+
+STATE = AppState()
+
+
+def configure(state: AppState) -> None:
+    """Route logs and domain warnings to stderr according to --quiet/--verbose."""
+    global STATE
+    STATE = state
+    level = logging.ERROR if state.quiet else logging.DEBUG if state.verbose else logging.INFO
+    logger = logging.getLogger("churnkit")
+    logger.handlers.clear()
+    logger.propagate = False
+    handler = _ConsoleHandler(state.err)
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+    def show(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+        if not state.quiet or not issubclass(category, ChurnkitWarning):
+            state.err.print(f"[yellow]warning:[/] {escape(str(message))}")
+
+    warnings.showwarning = show  # type: ignore[assignment]
+    warnings.simplefilter("always", ChurnkitWarning)
+
+
+class _ConsoleHandler(logging.Handler):
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.console.print(f"[dim]{escape(record.getMessage())}[/]")
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """The error boundary every command runs inside."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ChurnkitError as exc:
+            STATE.err.print(f"[red]error:[/] {escape(exc.message)}", soft_wrap=True)
+            if exc.hint:
+                STATE.err.print(f"hint: {escape(exc.hint)}", soft_wrap=True)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            STATE.err.print("interrupted")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if STATE.verbose:
+                raise
+            STATE.err.print(
+                f"internal error: {type(exc).__name__}: {escape(str(exc))} "
+                "(rerun with --verbose for a traceback)",
+                soft_wrap=True,
+            )
+            raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+    return wrapper
+
+
+def parse_pairs(values: list[str] | None, *, flag: str) -> dict[str, str]:
+    """``["a=b", "c=d"]`` → ``{"a": "b", "c": "d"}``; a malformed pair is a usage error."""
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise typer.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint=flag)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def exit_with(code: ExitCode) -> None:
+    if code != ExitCode.OK:
+        raise typer.Exit(int(code))
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,244 @@
+"""Typed settings and the one place where their precedence is decided.
+
+flag > ``CHURNKIT_*`` environment > YAML file > built-in default. Defaults live in
+the pydantic models below and nowhere else; ``configs/churnkit.yaml`` mirrors them
+with comments (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from churnkit.errors import ConfigError
+from churnkit.schema import MAPPABLE, EventKind
+
+ENV_PREFIX = "CHURNKIT_"
+# Environment variables that name files rather than settings.
+ENV_NOT_SETTINGS = frozenset({"CHURNKIT_CONFIG"})
+DEFAULT_CONFIG = Path("configs/churnkit.yaml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestSettings(Section):
+    mapping: dict[str, str] = Field(default_factory=dict)
+    date_order: Literal["auto", "dmy", "mdy"] = "auto"
+    date_formats: list[str] = Field(default_factory=list)
+    timezone: str = "UTC"
+    decimal: Literal[".", ","] = "."
+    status_map: dict[str, EventKind] = Field(default_factory=dict)
+    sample_rows: int = Field(10_000, ge=100)
+    earliest_date: date = date(1970, 1, 1)
+    latest_date: date = date(2100, 1, 1)
+    max_abs_amount: float = Field(1e9, gt=0)
+
+
+class LabelSettings(Section):
+    horizon: int = Field(90, ge=1)
+    active_window: int | None = Field(None, ge=1)
+    active_window_quantile: float = Field(0.9, gt=0, lt=1)
+    grace_period: int = Field(14, ge=0)
+
+
+class FeatureSettings(Section):
+    windows: list[int] = Field(default_factory=lambda: [30, 90, 180, 365])
+    usage_top_events: int = Field(5, ge=0)
+    extra_numeric: list[str] = Field(default_factory=list)
+    extra_categorical: list[str] = Field(default_factory=list)
+    network_coupling: float = Field(0.5, ge=0)
+
+
+class LightGBMParams(Section):
+    num_leaves: int = Field(31, ge=2)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_boost_round: int = Field(500, ge=1)
+    early_stopping_rounds: int = Field(50, ge=1)
+    min_child_samples: int = Field(40, ge=1)
+    feature_fraction: float = Field(0.9, gt=0, le=1)
+    bagging_fraction: float = Field(0.9, gt=0, le=1)
+    bagging_freq: int = Field(1, ge=0)
+    lambda_l2: float = Field(1.0, ge=0)
+
+
+class TrainSettings(Section):
+    snapshots: int = Field(6, ge=1)
+    step_days: int = Field(30, ge=1)
+    seed: int = 42
+    calibration: Literal["none", "sigmoid", "isotonic"] = "none"
+    model: str = "default"
+    lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
+
+
+class SegmentSettings(Section):
+    value_tiers: dict[str, float] = Field(default_factory=lambda: {"high": 0.8, "medium": 0.5})
+
+
+class PredictSettings(Section):
+    value: Literal["trailing_revenue", "expected_remaining"] = "expected_remaining"
+    value_window: int = Field(365, ge=1)
+    risk_tiers: dict[str, float] = Field(default_factory=lambda: {"high": 0.5, "medium": 0.25})
+    drivers_top_n: int = Field(5000, ge=0)
+
+
+class ReportSettings(Section):
+    top: int = Field(20, ge=1)
+    control_share: float = Field(0.0, ge=0, lt=1)
+    seed: int = 7
+
+
+class QualityGates(Section):
+    auc: float | None = Field(0.7, ge=0, le=1)
+    pr_auc: float | None = Field(None, ge=0, le=1)
+    lift_top_decile: float | None = Field(None, ge=0)
+    brier: float | None = Field(None, ge=0, le=1)
+    psi: float | None = Field(0.25, ge=0)
+    expected_profit: float | None = None
+
+
+class EvaluateSettings(Section):
+    contact_cost: float = Field(5.0, ge=0)
+    success_rate: float = Field(0.3, ge=0, le=1)
+
+
+class Settings(Section):
+    workspace: Path = Path(".churnkit")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    labels: LabelSettings = Field(default_factory=LabelSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    segments: SegmentSettings = Field(default_factory=SegmentSettings)
+    predict: PredictSettings = Field(default_factory=PredictSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    quality_gates: QualityGates = Field(default_factory=QualityGates)
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+
+    def fingerprint(self) -> str:
+        """A hash of the resolved settings, recorded in model cards for reproducibility."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge defaults < file < environment < flags and validate once.
+
+    ``env`` is passed in (not read from ``os.environ``) so tests stay hermetic;
+    ``overrides`` holds only the flags the user actually typed.
+    """
+    merged: dict[str, Any] = {}
+    if config_path is not None:
+        _deep_merge(merged, _read_yaml(config_path))
+    _deep_merge(merged, _from_env(env or {}))
+    _deep_merge(merged, dict(overrides or {}))
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, config_path)) from None
+    _check_mapping(settings.ingest.mapping)
+    return settings
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror}",
+            hint="pass an existing file with --config",
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}:{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    return data
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """``CHURNKIT_LABELS__HORIZON=60`` becomes ``{"labels": {"horizon": 60}}``.
+
+    Values are read as YAML scalars/lists, so ``[30, 90]`` and ``true`` work.
+    """
+    out: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _explain(exc: ValidationError, config_path: Path | None) -> str:
+    """One line naming the dotted key, what is allowed and what was found."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc)
+    kind = err["type"]
+    got = err.get("input")
+    source = f" (in {config_path})" if config_path else ""
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return f"unknown setting `{key}`{source}; allowed keys here: {', '.join(allowed)}"
+    ctx = err.get("ctx") or {}
+    if "expected" in ctx:
+        allowed_text = f"one of {ctx['expected']}"
+    elif kind.startswith(("greater", "less")):
+        allowed_text = err["msg"].lower().replace("input should be ", "a value ")
+    else:
+        allowed_text = err["msg"].lower().replace("input should be ", "")
+    return f"setting `{key}`{source} must be {allowed_text}; got {got!r}"
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def _check_mapping(mapping: Mapping[str, str]) -> None:
+    for canonical in mapping:
+        if canonical not in MAPPABLE:
+            raise ConfigError(
+                f"setting `ingest.mapping.{canonical}` names no canonical column; "
+                f"allowed: {', '.join(MAPPABLE)}"
+            )
