@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from churnkit.errors import ConfigError
 from churnkit.schema import MAPPABLE, EventKind
@@ -41,6 +42,15 @@ class IngestSettings(Section):
     earliest_date: date = date(1970, 1, 1)
     latest_date: date = date(2100, 1, 1)
     max_abs_amount: float = Field(1e9, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("an IANA time zone name such as UTC or Europe/Berlin") from None
+        return value
 
 
 class LabelSettings(Section):
@@ -219,6 +229,8 @@ def _explain(exc: ValidationError, config_path: Path | None) -> str:
         allowed_text = f"one of {ctx['expected']}"
     elif kind.startswith(("greater", "less")):
         allowed_text = err["msg"].lower().replace("input should be ", "a value ")
+    elif kind == "value_error":
+        allowed_text = err["msg"].removeprefix("Value error, ")
     else:
         allowed_text = err["msg"].lower().replace("input should be ", "")
     return f"setting `{key}`{source} must be {allowed_text}; got {got!r}"

@@ -72,7 +72,7 @@ def plan_dates(
     in the sample (a first field above 12 proves day-first). Slash dates with no
     evidence either way are an error: guessing would silently swap days and months.
     """
-    values = [v.strip() for v in sample if v and v.strip()]
+    values = [_zulu(v.strip()) for v in sample if v and v.strip()]
     ambiguous = [m for v in values if (m := _AMBIGUOUS_DATE.match(v))]
     if ambiguous and order == "auto":
         day_first = any(int(m.group(1)) > 12 for m in ambiguous)
@@ -101,14 +101,24 @@ def plan_dates(
     return DatePlan(tuple(used or formats[:1]), offsets, unit)
 
 
+def _zulu(value: str) -> str:
+    return value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value
+
+
+def _strptime(text: pl.Expr, fmt: str, dtype: pl.DataType = DATETIME) -> pl.Expr:
+    """``strptime`` that lets ``%Y`` match only four-digit years: chrono would read
+    the "25" of "14/03/25" as the year 25, hiding the ``%y`` form that fits."""
+    parsed = text.str.strptime(dtype, fmt, strict=False)
+    if "%Y" not in fmt:
+        return parsed
+    return pl.when(text.str.contains(r"\d{4}")).then(parsed)
+
+
 def _formats_seen(values: Sequence[str], formats: Sequence[str]) -> list[str]:
     """The formats that parse at least one sample value, most frequent first."""
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
     counts = frame.select(
-        [
-            pl.col("v").str.strptime(DATETIME, f, strict=False).is_not_null().sum().alias(f)
-            for f in formats
-        ]
+        [_strptime(pl.col("v"), f).is_not_null().sum().alias(f) for f in formats]
     ).row(0)
     ranked = sorted((c, i, f) for i, (f, c) in enumerate(zip(formats, counts, strict=True)) if c)
     return [f for _, _, f in sorted(ranked, key=lambda t: (-t[0], t[1]))]
@@ -132,8 +142,8 @@ def parse_datetime(
             expr.cast(pl.Float64), unit="ms" if plan and plan.unix_unit == "ms" else "s"
         )
     assert plan is not None
-    text = expr.str.strip_chars()
-    naive = [text.str.strptime(DATETIME, f, strict=False) for f in plan.formats]
+    text = expr.str.strip_chars().str.replace(r"[Zz]$", "+00:00")
+    naive = [_strptime(text, f) for f in plan.formats]
     candidates = [_local_to_utc(pl.coalesce(naive), timezone)] if naive else []
     candidates += [
         text.str.strptime(pl.Datetime("us", "UTC"), f, strict=False).dt.replace_time_zone(None)
@@ -248,11 +258,16 @@ DEFAULT_STATUS_MAP: dict[str, EventKind] = {
 def status_lookup(overrides: Mapping[str, EventKind]) -> dict[str, str]:
     """Lower-cased status text → kind value, config overrides winning."""
     table = {k: v.value for k, v in DEFAULT_STATUS_MAP.items()}
-    table.update({k.strip().lower(): EventKind(v).value for k, v in overrides.items()})
+    table.update({_status_key(k): EventKind(v).value for k, v in overrides.items()})
     return table
 
 
+def _status_key(status: str) -> str:
+    return re.sub(r"[\s\-]+", "_", status.strip().lower())
+
+
 def normalised_status(expr: pl.Expr) -> pl.Expr:
+    """The same normalisation as the lookup keys: case, spaces and hyphens ignored."""
     return expr.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
 
 
