@@ -78,6 +78,8 @@ class LightGBMParams(Section):
     bagging_fraction: float = Field(0.9, gt=0, le=1)
     bagging_freq: int = Field(1, ge=0)
     lambda_l2: float = Field(1.0, ge=0)
+    # Fixed, not "all cores", so a seed gives the same trees on every machine.
+    num_threads: int = Field(1, ge=1)
 
 
 class TrainSettings(Section):
