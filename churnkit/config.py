@@ -84,15 +84,88 @@ class LightGBMParams(Section):
 
 class TrainSettings(Section):
     snapshots: int = Field(6, ge=1)
-    step_days: int = Field(30, ge=1)
+    step_days: int = Field(28, ge=1)
     seed: int = 42
     calibration: Literal["none", "sigmoid", "isotonic"] = "none"
     model: str = "default"
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
 
 
+def _default_rfm_segments() -> dict[str, dict[Literal["r", "f", "m"], tuple[int, int]]]:
+    """Score ranges per named RFM segment, tried in order (first match wins); they
+    cover every (r, f, m) combination. See ``churnkit/segments.py``."""
+    return {
+        "champions": {"r": (5, 5), "f": (4, 5)},
+        "loyal": {"r": (3, 4), "f": (4, 5)},
+        "cant_lose_them": {"r": (1, 2), "f": (4, 5), "m": (4, 5)},
+        "at_risk": {"r": (1, 2), "f": (3, 5)},
+        "need_attention": {"r": (3, 3), "f": (3, 3)},
+        "potential_loyalists": {"r": (4, 5), "f": (2, 3)},
+        "new": {"r": (5, 5), "f": (1, 1)},
+        "promising": {"r": (4, 4), "f": (1, 1)},
+        "about_to_sleep": {"r": (3, 3), "f": (1, 2)},
+        "lost": {"r": (1, 1), "f": (1, 2), "m": (1, 2)},
+        "hibernating": {"r": (1, 2), "f": (1, 2)},
+    }
+
+
 class SegmentSettings(Section):
+    # Value tier: a customer's percentile of monetary value at or above the threshold.
     value_tiers: dict[str, float] = Field(default_factory=lambda: {"high": 0.8, "medium": 0.5})
+    # RFM: frequency and monetary over the last rfm_window days (null: whole history).
+    rfm_window: int | None = Field(365, ge=1)
+    rfm_segments: dict[str, dict[Literal["r", "f", "m"], tuple[int, int]]] = Field(
+        default_factory=_default_rfm_segments
+    )
+    # Lifecycle stage thresholds.
+    new_max_purchases: int = Field(1, ge=1)
+    retained_min_purchases: int = Field(3, ge=1)
+    retained_min_tenure_days: int = Field(90, ge=0)
+    loyal_min_purchases: int = Field(6, ge=1)
+    loyal_min_tenure_days: int = Field(365, ge=0)
+    at_risk_overdue: float = Field(1.5, gt=0)
+    lapsed_overdue: float = Field(3.0, gt=0)
+    # Behavioural type thresholds; discount_column names a kept source attribute.
+    discount_column: str | None = None
+    discount_share_min: float = Field(0.5, gt=0, le=1)
+    pattern_min_purchases: int = Field(3, ge=2)
+    regular_gap_cv_max: float = Field(0.5, ge=0)
+    loyal_type_min_score: int = Field(4, ge=1, le=5)
+    loyal_type_min_tenure_days: int = Field(180, ge=0)
+    # Relationship strategy: revenue trend window and risk.
+    trend_window: int = Field(90, ge=1)
+    trend_up: float = Field(0.2, ge=0, le=1)
+    risk_source: Literal["auto", "model", "rules"] = "auto"
+    risk_high: float = Field(0.5, gt=0, le=1)
+    failed_payment_risk: float = Field(0.8, ge=0, le=1)
+    # Churn health (`segment --health`).
+    health_months: int = Field(12, ge=1)
+    recovery_days: int = Field(30, ge=1)
+
+    @field_validator("value_tiers")
+    @classmethod
+    def _tier_shares(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value or any(not 0 < v < 1 for v in value.values()) or "low" in value:
+            raise ValueError(
+                "a mapping of tier name to a percentile between 0 and 1 (exclusive), "
+                "such as {high: 0.8, medium: 0.5}; customers below every tier are `low`"
+            )
+        return value
+
+    @field_validator("rfm_segments")
+    @classmethod
+    def _score_ranges(
+        cls, value: dict[str, dict[str, tuple[int, int]]]
+    ) -> dict[str, dict[str, tuple[int, int]]]:
+        for ranges in value.values():
+            if any(not 1 <= lo <= hi <= 5 for lo, hi in ranges.values()):
+                raise ValueError(
+                    "score ranges [low, high] with 1 <= low <= high <= 5, "
+                    "such as {champions: {r: [5, 5], f: [4, 5]}}"
+                )
+        if not value:
+            raise ValueError("at least one named segment")
+        return value
 
 
 class PredictSettings(Section):
@@ -100,6 +173,7 @@ class PredictSettings(Section):
     value_window: int = Field(365, ge=1)
     risk_tiers: dict[str, float] = Field(default_factory=lambda: {"high": 0.5, "medium": 0.25})
     drivers_top_n: int = Field(5000, ge=0)
+    playbook: Path = Path("configs/actions.yaml")
 
 
 class ReportSettings(Section):

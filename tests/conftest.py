@@ -91,3 +91,34 @@ def write_csv(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def sample_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A small generated export (billing, usage, referrals), ingested once per run."""
+    from churnkit.ingest import ingest
+    from churnkit.schema import EventKind
+    from churnkit.synth import make_sample
+
+    root = tmp_path_factory.mktemp("sample")
+    files = make_sample(root / "export", 1200, seed=5).paths
+    workspace = Workspace(root / "ws")
+    settings = load_settings(None, env={})
+    ingest(
+        [files["transactions"]],
+        settings=settings,
+        workspace=workspace,
+        relations=files["relations"],
+    )
+    ingest([files["usage"]], settings=settings, workspace=workspace, kind=EventKind.USAGE)
+    return workspace
+
+
+@pytest.fixture
+def fast_settings() -> Settings:
+    """Settings that keep model training to seconds."""
+    return load_settings(
+        None,
+        env={},
+        overrides={"train": {"snapshots": 3, "lightgbm": {"num_boost_round": 150}}},
+    )

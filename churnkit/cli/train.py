@@ -1,0 +1,134 @@
+"""``churnkit train`` and ``churnkit evaluate``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from churnkit.cli import _shell, app
+from churnkit.errors import ExitCode
+from churnkit.evaluate import evaluate, parse_gates
+from churnkit.io import scan_events, scan_relations
+from churnkit.render.training import gate_summary, train_summary
+from churnkit.training import train
+
+AS_OF_HELP = "Analysis date (YYYY-MM-DD, the whole day) [default: the last event's day]."
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
+
+
+@app.command("train")
+@_shell.guarded
+def train_command(
+    as_of: Annotated[datetime | None, typer.Option(help=AS_OF_HELP, formats=DATE_FORMATS)] = None,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help="Churn window in days [labels.horizon].")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model name [train.model].")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train a churn model on leakage-free snapshots and print its validation metrics.
+
+    Only events up to --as-of are read. The model tells voluntary churn (cancels,
+    lapses) from involuntary churn (failed payments); with no failed payments in the
+    data it is binary (churned vs retained).
+
+    \b
+    Example:
+        churnkit train --horizon 90
+        churnkit train --as-of 2026-06-30 --model backtest
+    """
+    state = _shell.STATE
+    overrides: dict[str, object] = {}
+    if horizon is not None:
+        overrides["labels"] = {"horizon": horizon}
+    settings = state.settings(overrides)
+    workspace = state.workspace_of(settings)
+    events = scan_events(workspace)
+    with state.step("training"), workspace.lock():
+        result = train(
+            events,
+            settings=settings,
+            workspace=workspace,
+            relations=scan_relations(workspace),
+            as_of=_day(as_of),
+            model_name=model,
+        )
+    if json_out:
+        state.emit_json(result.to_json())
+    elif not state.quiet:
+        state.out.print(train_summary(result))
+
+
+@app.command("evaluate")
+@_shell.guarded
+def evaluate_command(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Past date whose outcomes are known [default: the latest such date].",
+            formats=DATE_FORMATS,
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model name [train.model].")] = None,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option(help="Minimum for a metric, e.g. auc=0.75 (repeatable)."),
+    ] = None,
+    fail_over: Annotated[
+        list[str] | None,
+        typer.Option(help="Maximum for a metric, e.g. brier=0.1 (repeatable)."),
+    ] = None,
+    max_drift: Annotated[
+        list[str] | None, typer.Option(help="Maximum feature drift, e.g. psi=0.25.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Back-test a model at a past date and check the quality gates (exit 1 on failure).
+
+    Gates come from `quality_gates` in the config; flags override them.
+
+    \b
+    Example:
+        churnkit evaluate --fail-under auc=0.75 --max-drift psi=0.25 --json > gate.json
+    """
+    state = _shell.STATE
+    settings = state.settings()
+    gates = {
+        **parse_gates(
+            _shell.parse_pairs(fail_under, flag="--fail-under"),
+            flag="--fail-under",
+            direction="min",
+        ),
+        **parse_gates(
+            _shell.parse_pairs(fail_over, flag="--fail-over"), flag="--fail-over", direction="max"
+        ),
+        **parse_gates(
+            _shell.parse_pairs(max_drift, flag="--max-drift"), flag="--max-drift", direction="max"
+        ),
+    }
+    workspace = state.workspace_of(settings)
+    with state.step("back-testing"):
+        report = evaluate(
+            scan_events(workspace),
+            settings=settings,
+            model_dir=workspace.model_dir(model or settings.train.model),
+            relations=scan_relations(workspace),
+            as_of=_day(as_of),
+            gates=gates,
+        )
+    if json_out:
+        state.emit_json(report.to_json())
+    elif not state.quiet:
+        state.out.print(gate_summary(report))
+    _shell.exit_with(ExitCode.OK if report.passed else ExitCode.GATE_FAILED)
+
+
+def _day(value: datetime | None) -> datetime | None:
+    """A bare date means the whole day (DESIGN: Time)."""
+    if value is None or value.time() != datetime.min.time():
+        return value
+    from churnkit.timeline import end_of_day
+
+    return end_of_day(value.date())

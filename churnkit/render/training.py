@@ -1,0 +1,114 @@
+"""The training and back-test tables: the model against a naive baseline, gates."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+
+from churnkit.evaluate import GateReport
+from churnkit.render.common import count, kv_table, money, num
+from churnkit.training import TrainResult
+
+# (key, label, higher is better)
+HEADLINE = (
+    ("auc", "ROC AUC (churn vs retained)", True),
+    ("pr_auc", "PR AUC", True),
+    ("lift_top_decile", "lift at top decile", True),
+    ("capture_top_decile", "capture at top decile", True),
+    ("brier", "Brier score", False),
+    ("log_loss", "log loss", False),
+    ("auc_voluntary", "AUC voluntary (one vs rest)", True),
+    ("auc_involuntary", "AUC involuntary (one vs rest)", True),
+    ("auc_churned", "AUC churned (one vs rest)", True),
+    ("auc_involuntary_vs_voluntary", "AUC involuntary vs voluntary, among churners", True),
+)
+
+
+def metrics_table(
+    title: str, model: dict[str, float], baseline: dict[str, float] | None = None
+) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    if baseline is not None:
+        table.add_column("naive baseline", justify="right")
+    for key, label, _ in HEADLINE:
+        if key not in model:
+            continue
+        row = [label, num(model.get(key))]
+        if baseline is not None:
+            row.append(num(baseline.get(key)))
+        table.add_row(*row)
+    return table
+
+
+def train_summary(result: TrainResult) -> RenderableType:
+    kind = (
+        "multiclass: retained / voluntary / involuntary"
+        if result.mode == "multiclass"
+        else "binary: retained / churned"
+    )
+    snapshots = Table(
+        title="Snapshots (active customers and what happened next)", title_justify="left"
+    )
+    for col in ("cutoff", "customers", *result.classes):
+        snapshots.add_column(col, justify="left" if col == "cutoff" else "right")
+    for cutoff, counts in result.snapshot_counts.items():
+        snapshots.add_row(
+            cutoff, count(counts["customers"]), *[count(counts.get(c, 0)) for c in result.classes]
+        )
+    facts = kv_table(
+        f"Model {result.model_name!r}",
+        [
+            ("type", kind),
+            ("as of", result.as_of.strftime("%Y-%m-%d")),
+            ("horizon", f"{result.horizon} days"),
+            ("validated on", f"the latest snapshot ({result.cutoffs[-1]:%Y-%m-%d}), out of time"),
+            ("boosting rounds", str(result.best_iteration)),
+            ("features", str(len(result.features))),
+            ("saved to", str(result.model_dir)),
+        ],
+    )
+    return Group(
+        facts,
+        snapshots,
+        metrics_table("Validation metrics", result.metrics, result.baseline),
+        "Naive baseline: customers ranked by days since their last purchase; involuntary "
+        "called for customers with failed payments; Brier and log loss of predicting the "
+        "training churn rate for everyone.",
+    )
+
+
+def gate_summary(report: GateReport) -> RenderableType:
+    gates = Table(title="Quality gates", title_justify="left")
+    for col in ("metric", "value", "gate", "result"):
+        gates.add_column(col, justify="left" if col in ("metric", "result") else "right")
+    for check in report.checks:
+        sign = ">=" if check.direction == "min" else "<="
+        gates.add_row(
+            check.metric,
+            num(check.value),
+            f"{sign} {check.threshold:g}",
+            "pass" if check.passed else "FAIL",
+        )
+    facts = kv_table(
+        f"Back-test of model {report.model!r}",
+        [
+            ("as of", report.as_of.strftime("%Y-%m-%d")),
+            ("horizon", f"{report.horizon} days"),
+            ("active customers", count(report.customers)),
+            *[(f"  {k} churners", count(v)) for k, v in sorted(report.churners.items())],
+            (
+                "expected profit at the best cut-off",
+                f"{money(report.profit['expected_profit'])} "
+                f"(contact the top {report.profit['best_share']:.0%})",
+            ),
+        ],
+    )
+    drift = Table(title="Largest feature drift (PSI)", title_justify="left")
+    drift.add_column("feature")
+    drift.add_column("PSI", justify="right")
+    for feature, psi in report.drift.head(5).iter_rows():
+        drift.add_row(feature, num(psi))
+    verdict = "PASSED" if report.passed else "FAILED"
+    return Group(facts, metrics_table("Metrics", report.metrics), drift, gates, verdict)

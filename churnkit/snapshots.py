@@ -1,0 +1,88 @@
+"""Per-customer frames at a cutoff: the active population, its features and labels.
+
+Training, evaluation and scoring all look at customers through this one module, so
+the population and the feature columns are defined the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from churnkit import labels
+from churnkit.config import Settings
+from churnkit.features import FeatureLayout, FeatureSet, FeatureSpec, compute_features
+from churnkit.schema import CUSTOMER_ID, ChurnType
+
+CHURN_TYPE = "churn_type"
+CUTOFF = "cutoff"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One row per active customer at ``cutoff``: ``customer_id``, the features and,
+    when the outcome window is known, ``churn_type``."""
+
+    cutoff: datetime
+    frame: pl.DataFrame
+    specs: dict[str, FeatureSpec]
+    layout: FeatureLayout
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.specs)
+
+    @property
+    def categorical(self) -> list[str]:
+        return [n for n, s in self.specs.items() if s.kind == "categorical"]
+
+
+def active_features(
+    events: pl.LazyFrame,
+    cutoff: datetime,
+    *,
+    settings: Settings,
+    relations: pl.LazyFrame | None,
+    layout: FeatureLayout | None = None,
+    with_labels: bool = False,
+) -> Snapshot:
+    """Features (and optionally labels) of the customers active at ``cutoff``."""
+    window = labels.active_window_days(events, cutoff, settings.labels)
+    active = labels.active_customers(
+        events, cutoff, active_window=window, grace=settings.labels.grace_period
+    ).collect(engine="streaming")
+    feature_set: FeatureSet = compute_features(
+        events,
+        cutoff,
+        settings=settings.features,
+        relations=relations,
+        active=active.lazy(),
+        layout=layout,
+        label_settings=settings.labels,
+    )
+    frame = active.lazy().join(feature_set.frame, on=CUSTOMER_ID, how="left")
+    if with_labels:
+        outcome = labels.label_window(
+            events,
+            cutoff,
+            horizon=settings.labels.horizon,
+            grace=settings.labels.grace_period,
+            active=active.lazy(),
+        ).with_columns(pl.col(CHURN_TYPE).cast(pl.String))
+        frame = frame.join(outcome, on=CUSTOMER_ID, how="left")
+    # Polars 2.1's streaming engine panics on the network-feature joins here; the
+    # in-memory engine is correct and the frame is one row per active customer.
+    collected = frame.sort(CUSTOMER_ID).collect(engine="in-memory")
+    return Snapshot(cutoff, collected, feature_set.specs, feature_set.layout)
+
+
+def as_binary(churn_type: pl.Series) -> pl.Series:
+    """Voluntary and involuntary become ``churned``: the labels of a binary model."""
+    return churn_type.replace(
+        {
+            ChurnType.VOLUNTARY.value: ChurnType.CHURNED.value,
+            ChurnType.INVOLUNTARY.value: ChurnType.CHURNED.value,
+        }
+    )

@@ -1,0 +1,96 @@
+"""evaluate: back-tests only where outcomes are known and unseen; gates pass and fail."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime
+
+import pytest
+
+from churnkit.errors import DataError, ModelError, UsageError
+from churnkit.evaluate import evaluate, parse_gates
+from churnkit.io import scan_events
+from churnkit.training import train
+from churnkit.workspace import Workspace
+
+TRAIN_AS_OF = datetime(2026, 5, 31, 23, 59, 59, 999999)
+
+
+@pytest.fixture(scope="module")
+def backtest_model(sample_workspace, tmp_path_factory):  # type: ignore[no-untyped-def]
+    from churnkit.config import load_settings
+
+    settings = load_settings(
+        None, env={}, overrides={"train": {"snapshots": 3, "lightgbm": {"num_boost_round": 150}}}
+    )
+    workspace = Workspace(tmp_path_factory.mktemp("eval") / "ws")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = train(
+            scan_events(sample_workspace), settings=settings, workspace=workspace, as_of=TRAIN_AS_OF
+        )
+    return result.model_dir
+
+
+def run(sample_workspace, model_dir, fast_settings, **kwargs):  # type: ignore[no-untyped-def]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return evaluate(
+            scan_events(sample_workspace), settings=fast_settings, model_dir=model_dir, **kwargs
+        )
+
+
+def test_default_as_of_is_the_latest_with_known_outcomes(
+    sample_workspace, backtest_model, fast_settings
+):
+    report = run(sample_workspace, backtest_model, fast_settings)
+    assert report.as_of.date().isoformat() == "2026-07-19"  # 2026-10-31 - 90 - 14 days
+    assert 0.5 < report.metrics["auc"] <= 1.0
+    assert report.customers > 0 and sum(report.churners.values()) > 0
+    payload = report.to_json()
+    for key in (
+        "passed",
+        "auc",
+        "pr_auc",
+        "lift_top_decile",
+        "brier",
+        "psi_max",
+        "expected_profit",
+        "gates",
+    ):
+        assert key in payload
+
+
+def test_gate_above_what_the_model_reaches_fails_and_below_passes(
+    sample_workspace, backtest_model, fast_settings
+):
+    failing = run(sample_workspace, backtest_model, fast_settings, gates={"auc": 0.999, "psi": 99})
+    assert not failing.passed
+    assert [c.metric for c in failing.checks if not c.passed] == ["auc"]
+    passing = run(sample_workspace, backtest_model, fast_settings, gates={"auc": 0.5, "psi": 99})
+    assert passing.passed
+
+
+def test_refuses_an_as_of_the_model_trained_on(sample_workspace, backtest_model, fast_settings):
+    with pytest.raises(UsageError, match="learned from events up to 2026-05-31"):
+        run(sample_workspace, backtest_model, fast_settings, as_of=datetime(2026, 1, 31, 23, 59))
+
+
+def test_refuses_an_as_of_whose_outcomes_are_unknown(
+    sample_workspace, backtest_model, fast_settings
+):
+    with pytest.raises(DataError, match="not known yet"):
+        run(sample_workspace, backtest_model, fast_settings, as_of=datetime(2026, 9, 30, 23, 59))
+
+
+def test_missing_model_is_a_model_error(sample_workspace, tmp_path, fast_settings):
+    with pytest.raises(ModelError):
+        run(sample_workspace, tmp_path / "nope", fast_settings)
+
+
+def test_gate_flags_name_known_metrics_only():
+    assert parse_gates({"auc": "0.8"}, flag="--fail-under", direction="min") == {"auc": 0.8}
+    with pytest.raises(UsageError, match="allowed"):
+        parse_gates({"brier": "0.1"}, flag="--fail-under", direction="min")
+    with pytest.raises(UsageError, match="number"):
+        parse_gates({"auc": "high"}, flag="--fail-under", direction="min")
