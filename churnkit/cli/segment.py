@@ -1,0 +1,178 @@
+"""``churnkit segment``: segments, strategies and (with --health) churn health."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from churnkit.cli import _shell, app
+from churnkit.health import churn_health
+from churnkit.io import scan_events, scan_relations, write_table
+from churnkit.render import segments as render
+from churnkit.segments import segment
+from churnkit.timeline import end_of_day
+from churnkit.workspace import write_bytes_atomic, write_text_atomic
+
+AS_OF_HELP = "Analysis date (YYYY-MM-DD, the whole day) [default: the last event's day]."
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
+log = logging.getLogger("churnkit")
+REPORT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+class RiskSource(StrEnum):
+    auto = "auto"
+    model = "model"
+    rules = "rules"
+
+
+@app.command("segment")
+@_shell.guarded
+def segment_command(
+    as_of: Annotated[datetime | None, typer.Option(help=AS_OF_HELP, formats=DATE_FORMATS)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Also write the per-customer table here (.parquet, .csv or .json)."),
+    ] = None,
+    health: Annotated[
+        bool,
+        typer.Option(
+            "--health",
+            help="Add churn health: monthly churn by kind, failed-payment outcomes, cohorts.",
+        ),
+    ] = False,
+    output_format: Annotated[
+        Format | None,
+        typer.Option("--format", help="Output: table, json, markdown or html [default: table]."),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the Markdown/HTML report to this file (.md or .html) instead of stdout."
+        ),
+    ] = None,
+    risk: Annotated[
+        RiskSource | None,
+        typer.Option(help="Risk for the strategy: auto, model or rules [segments.risk_source]."),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model name [train.model].")] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option(min=1, help="Window for the observed churn rate [labels.horizon]."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Segment the active customers: RFM, lifecycle, behavioural type, value and strategy.
+
+    Writes one row per customer active at --as-of to WORKSPACE/segments.parquet (and
+    --out), and prints customers, revenue share and (when the outcome is in the data)
+    churn rate per RFM segment, lifecycle stage, type, value tier and strategy. Risk
+    comes from the trained model when it can score at --as-of, else from rules.
+    --health adds monthly churn (voluntary / involuntary), revenue churn and net
+    revenue retention, failed-payment recovery and a cohort retention matrix; its
+    Markdown and HTML reports include a cohort heat map (Markdown: a PNG beside the
+    file).
+
+    \b
+    Example:
+        churnkit segment --out segments.csv
+        churnkit segment --health --report health.html
+        churnkit segment --as-of 2026-06-30 --health --json > segments.json
+    """
+    state = _shell.STATE
+    fmt = _choose_format(output_format, json_out, report)
+    overrides: dict[str, object] = {}
+    if horizon is not None:
+        overrides["labels"] = {"horizon": horizon}
+    if risk is not None:
+        overrides["segments"] = {"risk_source": risk.value}
+    settings = state.settings(overrides)
+    workspace = state.workspace_of(settings)
+    events = scan_events(workspace)
+    relations = scan_relations(workspace)
+    with state.step("segmenting customers"), workspace.lock():
+        result = segment(
+            events,
+            settings=settings,
+            relations=relations,
+            as_of=_day(as_of),
+            model_dir=workspace.model_dir(model or settings.train.model),
+        )
+        write_table(result.customers, workspace.segments_path)
+        outputs = {"segments": str(workspace.segments_path)}
+        if out is not None:
+            write_table(result.customers, out)
+            outputs["out"] = str(out)
+    health_report = None
+    if health:
+        with state.step("measuring churn health"):
+            health_report = churn_health(events, settings=settings, as_of=result.as_of)
+
+    if fmt in (Format.markdown, Format.html):
+        heatmap = render.cohort_heatmap(health_report) if health_report is not None else None
+        if fmt is Format.html:
+            text = render.segment_html(result, health_report, heatmap)
+        else:
+            link = None
+            if heatmap is not None:
+                image = _image_path(report, workspace.reports_dir, result.as_of)
+                write_bytes_atomic(image, heatmap)
+                outputs["heatmap"] = str(image)
+                link = image.name if report is not None else str(image.resolve())
+            text = render.segment_markdown(result, health_report, link)
+        if report is not None:
+            write_text_atomic(report, text)
+            outputs["report"] = str(report)
+        else:
+            typer.echo(text, nl=False)
+    for name, path in outputs.items():
+        log.info("wrote %s: %s", name, path)
+    if fmt is Format.json:
+        state.emit_json(render.json_payload(result, health_report, outputs))
+    elif fmt is Format.table and not state.quiet:
+        state.out.print(render.segment_summary(result, health_report))
+
+
+def _choose_format(given: Format | None, json_out: bool, report: Path | None) -> Format:
+    if json_out:
+        if given not in (None, Format.json):
+            raise typer.BadParameter(f"--json and --format {given} disagree", param_hint="--json")
+        return Format.json
+    if report is None:
+        return given or Format.table
+    if given in (Format.markdown, Format.html):
+        return given
+    if given is Format.json:
+        raise typer.BadParameter("a report file is Markdown or HTML", param_hint="--report")
+    implied = REPORT_SUFFIXES.get(report.suffix.lower())
+    if implied is None:
+        raise typer.BadParameter(
+            f"{report}: name a .md or .html file, or pass --format markdown|html",
+            param_hint="--report",
+        )
+    return Format(implied)
+
+
+def _image_path(report: Path | None, reports_dir: Path, as_of: datetime) -> Path:
+    """The heat map PNG: beside the report file, else in the workspace's reports."""
+    if report is not None:
+        return report.with_name(f"{report.stem}-cohorts.png")
+    return reports_dir / f"segment-cohorts-{as_of:%Y-%m-%d}.png"
+
+
+def _day(value: datetime | None) -> datetime | None:
+    """A bare date means the whole day (DESIGN: Time)."""
+    if value is None or value.time() != datetime.min.time():
+        return value
+    return end_of_day(value.date())
