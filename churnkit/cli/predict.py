@@ -1,0 +1,80 @@
+"""``churnkit predict``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from churnkit.cli import _shell, app
+from churnkit.io import scan_events, scan_relations
+from churnkit.render.predict import TOP, predict_summary
+from churnkit.scoring import check_output_path, predict, read_segments, save_predictions
+from churnkit.timeline import end_of_day
+
+AS_OF_HELP = "Analysis date (YYYY-MM-DD, the whole day) [default: the last event's day]."
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
+
+
+@app.command("predict")
+@_shell.guarded
+def predict_command(
+    as_of: Annotated[datetime | None, typer.Option(help=AS_OF_HELP, formats=DATE_FORMATS)] = None,
+    model: Annotated[str | None, typer.Option(help="Model name [train.model].")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write to FILE (.parquet, .csv or .json) instead of "
+            "WORKSPACE/predictions/predictions-AS_OF.parquet."
+        ),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Score every active customer: churn probability and kind, value at risk, drivers.
+
+    Writes one row per customer active at --as-of: customer_id, p_churn, p_voluntary,
+    p_involuntary, churn_type, risk_tier, value, value_at_risk, segment, driver_1..3,
+    action, action_reason (and the segment columns, driver_features, as_of), sorted by
+    value at risk. churn_type is the likelier churn kind for customers in a risk tier
+    (predict.risk_tiers) and "retained" below it; a binary model (no failed payments
+    in its data) says "churned" and leaves p_voluntary/p_involuntary empty. Drivers
+    are plain sentences from the model's per-customer contributions, computed for the
+    top predict.drivers_top_n by value at risk and the highest risk tier; the others
+    have empty drivers. By default the file goes to the workspace and
+    predictions/latest.parquet points at it; --out writes only FILE. Segments come
+    from the workspace's last `churnkit segment` run, if any. A model whose features
+    or classes do not fit the data is refused (exit 5).
+
+    \b
+    Example:
+        churnkit predict
+        churnkit predict --as-of 2026-06-30 --out at-risk.csv
+        churnkit predict --json > predictions.json
+    """
+    state = _shell.STATE
+    if out is not None:
+        check_output_path(out)
+    settings = state.settings()
+    workspace = state.workspace_of(settings)
+    events = scan_events(workspace)
+    day = (
+        end_of_day(as_of.date())
+        if as_of is not None and as_of.time() == datetime.min.time()
+        else as_of
+    )
+    with state.step("scoring"), workspace.lock():
+        result = predict(
+            events,
+            settings=settings,
+            model_dir=workspace.model_dir(model or settings.train.model),
+            relations=scan_relations(workspace),
+            as_of=day,
+            segments=read_segments(workspace.segments_path),
+        )
+        path = save_predictions(result, workspace=workspace, out=out)
+    if json_out:
+        state.emit_json(result.to_json(path=path, top=TOP))
+    elif not state.quiet:
+        state.out.print(predict_summary(result, path))

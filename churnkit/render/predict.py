@@ -1,0 +1,85 @@
+"""The predict summary: who was scored, how many are expected to leave and how, the
+money at risk, and the customers most worth a look."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from churnkit.render.common import count, kv_table, money, pct
+from churnkit.schema import CUSTOMER_ID
+from churnkit.scoring import CHURN_TYPE, P_CHURN, VALUE_AT_RISK, Predictions
+
+TOP = 10
+KIND = {
+    "multiclass": "multiclass: retained / voluntary / involuntary",
+    "binary": "binary: retained / churned",
+}
+
+
+def predict_summary(result: Predictions, path: Path | None, *, top: int = TOP) -> RenderableType:
+    churners = [
+        (f"  {kind}", f"{value:,.1f}") for kind, value in sorted(result.expected_churners.items())
+    ]
+    total = sum(result.expected_churners.values())
+    facts = [
+        ("type", KIND[result.mode]),
+        ("as of", result.as_of.strftime("%Y-%m-%d")),
+        ("horizon", f"churn within {result.horizon} days"),
+        ("active customers", count(result.active_customers)),
+        ("expected churners", f"{total:,.1f}"),
+        *churners,
+        ("risk tiers", ""),
+        *[(_tier(tier, result.risk_tiers), count(n)) for tier, n in result.tier_counts.items()],
+        ("value at risk", money(result.value_at_risk)),
+        ("  value measure", result.value_measure.replace("_", " ")),
+        ("customers with drivers", f"{count(result.with_drivers)}"),
+    ]
+    parts: list[RenderableType] = [kv_table(f"Predictions of model {result.model_name!r}", facts)]
+    if result.mode == "binary":
+        parts.append(Text(result.mode_note[:1].upper() + result.mode_note[1:] + "."))
+    if result.with_drivers < result.active_customers:
+        parts.append(
+            Text(
+                f"Drivers are computed for {result.drivers_for}; the other "
+                f"{count(result.active_customers - result.with_drivers)} customers have "
+                "empty drivers (raise predict.drivers_top_n to explain more)."
+            )
+        )
+    if path is not None:
+        parts.append(Text(f"Written to {path}"))
+    parts.append(_top_table(result, top))
+    parts += [Text(f"note: {note}") for note in result.notes]
+    return Group(*parts)
+
+
+def _tier(name: str, thresholds: dict[str, float]) -> str:
+    if name in thresholds:
+        return f"  {name} (p churn >= {pct(thresholds[name], 0)})"
+    return f"  {name}"
+
+
+def _top_table(result: Predictions, top: int) -> Table:
+    table = Table(title=f"Top {top} by value at risk", title_justify="left")
+    table.add_column("customer")
+    table.add_column("p churn", justify="right")
+    table.add_column("churn type")
+    table.add_column("value at risk", justify="right")
+    table.add_column("main driver")
+    shown = result.top(top)
+    columns = (CUSTOMER_ID, P_CHURN, CHURN_TYPE, VALUE_AT_RISK, "driver_1")
+    for customer, p, kind, at_risk, driver in zip(
+        *(shown[c].to_list() for c in columns), strict=True
+    ):
+        # Text cells: ids and sentences come from the data and must not act as markup.
+        table.add_row(
+            Text(str(customer)),
+            pct(p),
+            Text(str(kind)),
+            money(at_risk),
+            Text(driver if driver is not None else "—"),
+        )
+    return table
