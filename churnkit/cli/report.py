@@ -1,0 +1,285 @@
+"""``churnkit report``."""
+
+from __future__ import annotations
+
+import io
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import polars as pl
+import typer
+from rich.console import Console
+
+from churnkit.actions import Playbook, load_playbook
+from churnkit.cli import _shell, app
+from churnkit.errors import DataError, ModelError
+from churnkit.io import write_json
+from churnkit.report import DRIVER_FEATURES, Report, build_report, playbook_features
+from churnkit.scoring import latest_path
+from churnkit.workspace import Workspace, write_bytes_atomic, write_text_atomic
+
+TABLE_WIDTH = 100
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+
+class KindChoice(StrEnum):
+    VOLUNTARY = "voluntary"
+    INVOLUNTARY = "involuntary"
+
+
+SUFFIX = {Format.MARKDOWN: ".md", Format.HTML: ".html"}
+
+
+@app.command("report")
+@_shell.guarded
+def report_command(
+    predictions: Annotated[
+        Path | None,
+        typer.Option(help="Predictions file [default: the workspace's latest predictions]."),
+    ] = None,
+    top: Annotated[int | None, typer.Option(min=1, help="Customers to list [report.top].")] = None,
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", help="Output format [default: table]."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write to FILE [html/markdown default: WORKSPACE/reports/report-AS_OF.*]."
+        ),
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(min=0, help="Retention budget: choose who to treat to save the most."),
+    ] = None,
+    control_share: Annotated[
+        float | None,
+        typer.Option(help="Share of customers held out untreated, 0 to <1 [report.control_share]."),
+    ] = None,
+    kind: Annotated[
+        KindChoice | None,
+        typer.Option(help="Only customers whose likelier churn kind is this."),
+    ] = None,
+    segment: Annotated[str | None, typer.Option(help="Only customers of this segment.")] = None,
+    min_value: Annotated[
+        float | None, typer.Option(help="Only customers worth at least this value.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model whose card adds calibration charts [train.model].")
+    ] = None,
+    playbook: Annotated[
+        Path | None, typer.Option(help="Retention playbook YAML [predict.playbook].")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+) -> None:
+    """Who is most worth saving, why, and what to do: the retention report.
+
+    Ranks customers by value at risk (p churn × value) and lists their churn kind,
+    drivers and the playbook's action; sums the action plan (customers, cost,
+    expected saved value). With --budget it picks the customers and actions that
+    save the most expected value within the budget and says why each was chosen.
+    --control-share holds out a random share of customers with no action, so the
+    actions' effect can be measured later. HTML is one self-contained file; Markdown
+    writes its chart images into a folder beside the .md file.
+
+    \b
+    Example:
+        churnkit report --top 20
+        churnkit report --budget 5000 --control-share 0.1 --format html
+        churnkit report --kind involuntary --format csv --out involuntary.csv
+    """
+    state = _shell.STATE
+    fmt = _format(fmt, json_out)
+    if control_share is not None and not 0 <= control_share < 1:
+        raise typer.BadParameter(
+            f"must be at least 0 and below 1; got {control_share}", param_hint="--control-share"
+        )
+    overrides: dict[str, Any] = {}
+    report_overrides: dict[str, Any] = {}
+    if top is not None:
+        report_overrides["top"] = top
+    if control_share is not None:
+        report_overrides["control_share"] = control_share
+    if report_overrides:
+        overrides["report"] = report_overrides
+    settings = state.settings(overrides)
+    workspace = state.workspace_of(settings)
+
+    frame = _read_predictions(workspace, predictions)
+    card, model_name = _card(workspace, model, default=settings.train.model)
+    with state.step("building the report"):
+        report = build_report(
+            frame,
+            playbook=_playbook(playbook, settings.predict.playbook, card),
+            top=settings.report.top,
+            budget=budget,
+            control_share=settings.report.control_share,
+            seed=settings.report.seed,
+            kind=kind.value if kind is not None else None,  # type: ignore[arg-type]
+            segment=segment,
+            min_value=min_value,
+            card=card,
+            model_name=model_name,
+        )
+    _emit(report, fmt, out, workspace, state)
+
+
+def _format(fmt: Format | None, json_out: bool) -> Format:
+    if json_out and fmt not in (None, Format.JSON):
+        raise typer.BadParameter(f"--json conflicts with --format {fmt}", param_hint="--json")
+    if json_out:
+        return Format.JSON
+    return fmt or Format.TABLE
+
+
+def _emit(
+    report: Report, fmt: Format, out: Path | None, workspace: Workspace, state: _shell.AppState
+) -> None:
+    from churnkit.render import report as render
+
+    if fmt is Format.TABLE:
+        if out is None:
+            state.out.print(render.report_table(report))
+            return
+        console = Console(width=TABLE_WIDTH, no_color=True, record=True, file=io.StringIO())
+        console.print(render.report_table(report))
+        _write_text(out, console.export_text())
+    elif fmt is Format.JSON:
+        payload = render.report_json(report)
+        if out is None:
+            state.emit_json(payload)
+            return
+        write_json(out, payload)
+    elif fmt is Format.CSV:
+        text = render.report_csv(report)
+        if out is None:
+            typer.echo(text, nl=False)
+            return
+        _write_text(out, text)
+    else:
+        out = out or _default_path(workspace, report, fmt)
+        with state.step("drawing charts"):
+            from churnkit.charts import report_charts
+
+            charts = report_charts(report)
+        if fmt is Format.HTML:
+            _write_text(out, render.report_html(report, render.embedded(charts)))
+        else:
+            folder = out.with_name(f"{out.stem}_files")
+            refs = []
+            for chart in charts:
+                target = folder / f"{chart.key}.png"
+                _write_bytes(target, chart.png)
+                refs.append(
+                    render.ChartRef(
+                        chart.key, chart.title, chart.alt, f"{folder.name}/{target.name}"
+                    )
+                )
+            _write_text(out, render.report_markdown(report, refs))
+    typer.echo(str(out))
+
+
+def _default_path(workspace: Workspace, report: Report, fmt: Format) -> Path:
+    stamp = report.as_of.isoformat() if report.as_of else "latest"
+    return workspace.reports_dir / f"report-{stamp}{SUFFIX[fmt]}"
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        write_text_atomic(path, text)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    try:
+        write_bytes_atomic(path, data)
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _read_predictions(workspace: Workspace, path: Path | None) -> pl.DataFrame:
+    if path is None:
+        path = _latest(workspace)
+    if not path.is_file():
+        raise DataError(
+            f"predictions file {path} does not exist",
+            hint="run `churnkit predict` first, or pass an existing --predictions FILE",
+        )
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pl.read_parquet(path)
+        elif suffix == ".csv":
+            frame = pl.read_csv(path, infer_schema_length=10_000)
+            if frame.schema.get(DRIVER_FEATURES) == pl.String:
+                # predict joins the list with "; " in CSV
+                frame = frame.with_columns(pl.col(DRIVER_FEATURES).str.split("; "))
+        elif suffix == ".json":
+            frame = pl.DataFrame(json.loads(path.read_text(encoding="utf-8")))
+        else:
+            raise DataError(
+                f"{path}: unsupported predictions file type", hint="use .parquet, .csv or .json"
+            )
+    except (OSError, pl.exceptions.PolarsError, ValueError) as exc:
+        raise DataError(
+            f"cannot read predictions file {path}: {str(exc).splitlines()[0]}",
+            hint="pass a file written by `churnkit predict`",
+        ) from None
+    return frame
+
+
+def _latest(workspace: Workspace) -> Path:
+    """``predictions/latest.parquet``, which ``churnkit predict`` replaces on every run."""
+    latest = latest_path(workspace)
+    if latest.is_file():
+        return latest
+    dated = sorted(workspace.predictions_dir.glob("predictions-*.parquet"))
+    if dated:
+        return dated[-1]
+    raise DataError(
+        f"workspace {workspace.root} holds no predictions",
+        hint="run `churnkit predict` first (or pass --predictions FILE)",
+    )
+
+
+def _card(
+    workspace: Workspace, name: str | None, *, default: str
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The model card, for calibration and feature descriptions. Optional unless named."""
+    chosen = name or default
+    path = workspace.model_dir(chosen) / "card.json"
+    if not path.is_file():
+        if name is not None:
+            raise ModelError(
+                f"model {name!r} has no card at {path}", hint="run `churnkit train` first"
+            )
+        return None, None
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(
+            f"model card {path} is unreadable: {exc}", hint="retrain with `churnkit train`"
+        ) from None
+    if not isinstance(card, dict):
+        raise ModelError(f"model card {path} is not a JSON object")
+    return card, chosen
+
+
+def _playbook(path: Path | None, default: Path, card: dict[str, Any] | None) -> Playbook | None:
+    """The playbook named by --playbook (must exist), else ``predict.playbook`` if it
+    exists; without one the report suggests no actions and says so."""
+    if path is None:
+        if not default.is_file():
+            return None
+        path = default
+    return load_playbook(path, known_features=playbook_features(card))
