@@ -7,7 +7,7 @@ DEMO_WS ?= .demo-workspace
 ROWS ?= 1000000
 CUSTOMERS ?= 100000
 ARGS ?=
-CK := $(BIN)/churnkit --workspace $(DEMO_WS) --no-progress
+CK := $(BIN)/churnkit --workspace $(DEMO_WS) --config configs/sample.yaml --no-progress
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test pytest lint format bench clean
@@ -27,6 +27,14 @@ demo: install ## run the pipeline on sample_data/ in a fresh workspace
 	rm -rf $(DEMO_WS)
 	$(CK) ingest sample_data/transactions.csv --relations sample_data/relations.csv
 	$(CK) ingest sample_data/usage.csv.gz --kind usage
+	$(CK) train
+	$(CK) --quiet train --as-of 2026-07-18 --model backtest
+	$(CK) evaluate --model backtest
+	$(CK) segment --health
+	$(CK) predict
+	$(CK) report --format html --out $(DEMO_WS)/reports/report.html
+	$(CK) report --budget 2000 --control-share 0.1
+	@echo "HTML report: $(DEMO_WS)/reports/report.html"
 
 test: install lint pytest ## lint, then the whole test suite (what CI runs)
 

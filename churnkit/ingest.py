@@ -213,72 +213,44 @@ def _ingest_file(
     if sample.height == 0:
         raise DataError(f"{path}: the file has a header but no rows", hint="check the export")
 
-    parsed = lf.select(
-        pl.col(LINE),
-        overflowed(schema).alias("_overflow"),
-        overflow_text(schema).alias("_overflow_text"),
-        *_canonical_exprs(columns, schema, sample, settings, default_kind, str(path)),
-        *[pl.col(h).cast(pl.String).alias(f"raw:{h}") for h in headers],
-    ).with_columns(_reason_expr(columns, settings).alias(REASON))
-
     extras = [h for h in headers if h not in columns.values() and h not in s.EVENT_SCHEMA]
-    valid = parsed.filter(pl.col(REASON).is_null())
-    events = valid.select(
-        *[pl.col(c) for c in s.EVENT_SCHEMA],
-        *[pl.col(f"raw:{h}").str.strip_chars().alias(h) for h in extras],
-        pl.lit(batch).alias(s.BATCH),
-        _dedup_key().alias(s.DEDUP_KEY),
-    ).unique(subset=[s.DEDUP_KEY], keep="first", maintain_order=True)
-    existing = workspace.event_files()
-    if existing:
-        seen = pl.concat([pl.scan_parquet(f).select(s.DEDUP_KEY) for f in existing])
-        events = events.join(seen, on=s.DEDUP_KEY, how="anti", maintain_order="left")
-
-    rejects = parsed.filter(pl.col(REASON).is_not_null()).select(
-        pl.lit(str(path)).alias("file"),
-        pl.col(LINE).alias("line"),
-        pl.col(REASON).alias("reason"),
-        *[escape_formula(pl.col(f"raw:{h}")).alias(h) for h in headers],
-        escape_formula(pl.col("_overflow_text")).alias("fields_beyond_header"),
+    is_rejected = pl.col(REASON).is_not_null()
+    parsed = (
+        lf.select(
+            pl.col(LINE),
+            overflowed(schema).alias("_overflow"),
+            overflow_text(schema).alias("_overflow_text"),
+            *_canonical_exprs(columns, schema, sample, settings, default_kind, str(path)),
+            *[pl.col(h).cast(pl.String).alias(f"raw:{h}") for h in headers],
+        )
+        .with_columns(_reason_expr(columns, settings).alias(REASON))
+        # Raw values are kept for rejects only (and extras, which become attributes).
+        .with_columns(
+            pl.when(is_rejected).then(pl.col(f"raw:{h}")).alias(f"raw:{h}")
+            for h in headers
+            if h not in extras
+        )
     )
-    unknown = (
-        valid.filter(pl.col("_status_other"))
-        .group_by(pl.col("_status_raw").fill_null("(blank)"))
-        .len()
-        if STATUS in columns
-        else None
-    )
-
-    data_path = workspace.events_dir / f"batch-{batch}.parquet"
-    rejects_path = workspace.rejects_dir / f"batch-{batch}.csv"
-    with atomic_path(data_path) as tmp_data, atomic_path(rejects_path) as tmp_rejects:
-        queries = [
-            events.sink_parquet(tmp_data, lazy=True),
-            rejects.sink_csv(tmp_rejects, lazy=True),
-            valid.select(pl.len()),
-        ]
-        if unknown is not None:
-            queries.append(unknown)
+    staging = workspace.root / ".staging" / f"batch-{batch}.parquet"
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # The one pass over the source: parse and validate every row into a staging file,
+        # so splitting, de-duplicating and counting never parse the text again.
         try:
-            outcome = pl.collect_all(queries, engine="streaming")
+            parsed.sink_parquet(staging, engine="streaming")
         except pl.exceptions.PolarsError as exc:
             raise DataError(f"{path}: cannot read file ({str(exc).splitlines()[0]})") from None
-        n_valid = int(outcome[2].item())
-        accepted = int(pl.scan_parquet(tmp_data).select(pl.len()).collect().item())
-        by_reason = _count_reasons(tmp_rejects)
-        n_rejected = sum(by_reason.values())
-        if n_valid == 0:
-            # Keep the rejects so the user can see why; the batch itself is not committed.
-            tmp_rejects.replace(rejects_path)
-            top = next(iter(by_reason), "no rows")
-            raise DataError(
-                f"{path}: no usable rows ({n_rejected} rejected, mostly {top!r}); "
-                f"details in {rejects_path}",
-                hint="check the column mapping and the date/amount settings",
-            )
+        outcome, by_reason, accepted, n_valid = _split_batch(
+            pl.scan_parquet(staging), path, batch, headers, extras, columns, workspace
+        )
+    finally:
+        staging.unlink(missing_ok=True)
+    n_rejected = sum(by_reason.values())
+    rejects_path = workspace.rejects_dir / f"batch-{batch}.csv"
+    unknown = outcome[-1] if STATUS in columns else None
     unknown_counts: dict[str, int] = {}
     if unknown is not None:
-        frame = outcome[3].sort(["len", "_status_raw"], descending=[True, False])
+        frame = unknown.sort(["len", "_status_raw"], descending=[True, False])
         unknown_counts = dict(zip(frame["_status_raw"], frame["len"], strict=True))
     result = FileResult(
         path=str(path),
@@ -297,6 +269,65 @@ def _ingest_file(
         rejects_path.unlink(missing_ok=True)
     _commit(workspace, result, batch, default_kind)
     return result
+
+
+def _split_batch(
+    parsed: pl.LazyFrame,
+    path: Path,
+    batch: str,
+    headers: list[str],
+    extras: list[str],
+    columns: Mapping[str, str],
+    workspace: Workspace,
+) -> tuple[list[pl.DataFrame], dict[str, int], int, int]:
+    """Accepted rows (de-duplicated within the batch and against the workspace) to the
+    batch's Parquet file, rejects to its CSV file; returns the counts."""
+    valid = parsed.filter(pl.col(REASON).is_null())
+    events = valid.select(
+        *[pl.col(c) for c in s.EVENT_SCHEMA],
+        *[pl.col(f"raw:{h}").str.strip_chars().alias(h) for h in extras],
+        pl.lit(batch).alias(s.BATCH),
+        _dedup_key().alias(s.DEDUP_KEY),
+    ).unique(subset=[s.DEDUP_KEY], keep="first", maintain_order=True)
+    existing = workspace.event_files()
+    if existing:
+        seen = pl.concat([pl.scan_parquet(f).select(s.DEDUP_KEY) for f in existing])
+        events = events.join(seen, on=s.DEDUP_KEY, how="anti", maintain_order="left")
+    rejects = parsed.filter(pl.col(REASON).is_not_null()).select(
+        pl.lit(str(path)).alias("file"),
+        pl.col(LINE).alias("line"),
+        pl.col(REASON).alias("reason"),
+        *[escape_formula(pl.col(f"raw:{h}")).alias(h) for h in headers],
+        escape_formula(pl.col("_overflow_text")).alias("fields_beyond_header"),
+    )
+    data_path = workspace.events_dir / f"batch-{batch}.parquet"
+    rejects_path = workspace.rejects_dir / f"batch-{batch}.csv"
+    with atomic_path(data_path) as tmp_data, atomic_path(rejects_path) as tmp_rejects:
+        queries = [
+            events.sink_parquet(tmp_data, lazy=True),
+            rejects.sink_csv(tmp_rejects, lazy=True),
+            valid.select(pl.len()),
+        ]
+        if STATUS in columns:
+            queries.append(
+                valid.filter(pl.col("_status_other"))
+                .group_by(pl.col("_status_raw").fill_null("(blank)"))
+                .len()
+            )
+        outcome = pl.collect_all(queries, engine="streaming")
+        n_valid = int(outcome[2].item())
+        accepted = int(pl.scan_parquet(tmp_data).select(pl.len()).collect().item())
+        by_reason = _count_reasons(tmp_rejects)
+        if n_valid == 0:
+            # Keep the rejects so the user can see why; the batch itself is not committed.
+            tmp_rejects.replace(rejects_path)
+            top = next(iter(by_reason), "no rows")
+            raise DataError(
+                f"{path}: no usable rows ({sum(by_reason.values())} rejected, mostly "
+                f"{top!r}); details in {rejects_path}",
+                hint="check the column mapping and the date/amount settings",
+            )
+    return outcome, by_reason, accepted, n_valid
 
 
 def _commit(workspace: Workspace, result: FileResult, batch: str, kind: s.EventKind) -> None:

@@ -21,9 +21,8 @@ DATETIME = pl.Datetime("us")
 
 # Day-first/month-first forms are kept apart: which order applies is decided per
 # column (evidence in the sample or `ingest.date_order`), never per value.
+# `%.f` also matches no fraction at all, so one format covers both forms.
 _ISO_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
     "%Y-%m-%d %H:%M:%S%.f",
     "%Y-%m-%dT%H:%M:%S%.f",
     "%Y-%m-%d %H:%M",
@@ -33,9 +32,7 @@ _ISO_FORMATS = (
     "%Y/%m/%d",
 )
 _ISO_OFFSET_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S%z",
     "%Y-%m-%dT%H:%M:%S%.f%z",
-    "%Y-%m-%d %H:%M:%S%z",
     "%Y-%m-%d %H:%M:%S%.f%z",
 )
 _DAY_MONTH_TAILS = ("%Y %H:%M:%S", "%Y %H:%M", "%Y", "%y")
@@ -105,7 +102,7 @@ def _zulu(value: str) -> str:
     return value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value
 
 
-def _strptime(text: pl.Expr, fmt: str, dtype: pl.DataType = DATETIME) -> pl.Expr:
+def _strptime(text: pl.Expr, fmt: str, dtype: pl.Datetime = DATETIME) -> pl.Expr:
     """``strptime`` that lets ``%Y`` match only four-digit years: chrono would read
     the "25" of "14/03/25" as the year 25, hiding the ``%y`` form that fits."""
     parsed = text.str.strptime(dtype, fmt, strict=False)
@@ -142,8 +139,10 @@ def parse_datetime(
             expr.cast(pl.Float64), unit="ms" if plan and plan.unix_unit == "ms" else "s"
         )
     assert plan is not None
-    text = expr.str.strip_chars().str.replace(r"[Zz]$", "+00:00")
+    text = expr.str.strip_chars()
     naive = [_strptime(text, f) for f in plan.formats]
+    if plan.offset_formats:
+        text = text.str.replace(r"[Zz]$", "+00:00")
     candidates = [_local_to_utc(pl.coalesce(naive), timezone)] if naive else []
     candidates += [
         text.str.strptime(pl.Datetime("us", "UTC"), f, strict=False).dt.replace_time_zone(None)
@@ -173,11 +172,14 @@ def _from_unix(seconds_or_ms: pl.Expr, *, unit: str) -> pl.Expr:
 
 
 _CURRENCY = r"(?:[A-Z]{3}|[$€£¥₹])"
-_AMOUNT_SHAPE = rf"^\(?-?\s*{_CURRENCY}?\s*-?\s*[0-9][0-9.,' ]*\s*{_CURRENCY}?\s*\)?$"
-_NUMBER = {
-    ".": r"^(?:\d{1,3}(?:[,' ]\d{3})+|\d+)(?:\.\d+)?$",
-    ",": r"^(?:\d{1,3}(?:[.' ]\d{3})+|\d+)(?:,\d+)?$",
-}
+_INTEGER = {".": r"(?:\d{1,3}(?:[,' ]\d{3})+|\d+)", ",": r"(?:\d{1,3}(?:[.' ]\d{3})+|\d+)"}
+_FRACTION = {".": r"(?:\.\d+)?", ",": r"(?:,\d+)?"}
+
+
+def _amount_pattern(decimal: str) -> str:
+    """One regex for a whole well-formed amount, so validation is a single pass."""
+    number = _INTEGER[decimal] + _FRACTION[decimal]
+    return rf"^\(?-?\s*{_CURRENCY}?\s*-?\s*{number}\s*{_CURRENCY}?\s*\)?$"
 
 
 def parse_amount(expr: pl.Expr, dtype: pl.DataType, *, decimal: str) -> pl.Expr:
@@ -191,19 +193,17 @@ def parse_amount(expr: pl.Expr, dtype: pl.DataType, *, decimal: str) -> pl.Expr:
     if dtype.is_numeric():
         return expr.cast(pl.Float64)
     text = expr.str.strip_chars()
-    negative = (text.str.starts_with("(") & text.str.ends_with(")")) | text.str.contains("-")
-    digits = text.str.replace_all(rf"{_CURRENCY}|[()\-\s]", "")
-    well_formed = text.str.contains(_AMOUNT_SHAPE) & digits.str.contains(_NUMBER[decimal])
+    negative = text.str.starts_with("(") | text.str.contains("-", literal=True)
     if decimal == ".":
-        plain = digits.str.replace_all(r"[,' ]", "")
+        plain = text.str.replace_all(r"[^0-9.]", "")
     else:
-        plain = digits.str.replace_all(r"[.' ]", "").str.replace(",", ".", literal=True)
+        plain = text.str.replace_all(r"[^0-9,]", "").str.replace(",", ".", literal=True)
     value = plain.cast(pl.Float64, strict=False)
     signed = pl.when(negative).then(-value).otherwise(value)
     return (
         pl.when(text.is_null() | (text == ""))
         .then(pl.lit(0.0))
-        .when(well_formed)
+        .when(text.str.contains(_amount_pattern(decimal)))
         .then(signed)
         .otherwise(None)
     )
@@ -280,12 +280,14 @@ def parse_kind(expr: pl.Expr, lookup: Mapping[str, str]) -> pl.Expr:
 
 def card_expiry_from_text(expr: pl.Expr) -> pl.Expr:
     """ "MM/YY", "MM/YYYY" or "YYYY-MM" → the first day of the month after expiry."""
-    text = expr.str.strip_chars()
-    mm_yy = text.str.extract_groups(r"^(\d{1,2})\s*/\s*(\d{2}|\d{4})$")
-    yyyy_mm = text.str.extract_groups(r"^(\d{4})-(\d{1,2})$")
-    month = pl.coalesce(mm_yy.struct.field("1"), yyyy_mm.struct.field("2"))
-    year = pl.coalesce(mm_yy.struct.field("2"), yyyy_mm.struct.field("1"))
-    return card_expiry_from_parts(month, year)
+    text = expr.str.strip_chars().str.replace_all(r"\s", "")
+    first = pl.coalesce(
+        ("01/" + text).str.strptime(pl.Date, "%d/%m/%y", strict=False),
+        ("01/" + text).str.strptime(pl.Date, "%d/%m/%Y", strict=False),
+        (text + "-01").str.strptime(pl.Date, "%Y-%m-%d", strict=False),
+    )
+    valid = first.dt.year().is_between(1970, 2200)
+    return pl.when(valid).then(first.dt.offset_by("1mo"))
 
 
 def card_expiry_from_parts(month: pl.Expr, year: pl.Expr) -> pl.Expr:

@@ -21,6 +21,8 @@ from filelock import FileLock, Timeout
 from churnkit.errors import DataError, UsageError
 
 LOCK_TIMEOUT_SECONDS = 600.0
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are shared files
     try:
         yield tmp
         _fsync(tmp)

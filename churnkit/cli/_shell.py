@@ -122,9 +122,9 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             STATE.err.print("interrupted")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-        except (typer.Exit, typer.Abort, typer.BadParameter):
+        except (typer.Exit, typer.Abort, typer.BadParameter, SystemExit, GeneratorExit):
             raise
-        except Exception as exc:
+        except BaseException as exc:  # Rust panics from Polars are BaseExceptions too
             if STATE.verbose:
                 raise
             STATE.err.print(
