@@ -29,7 +29,9 @@ demo: install ## run the pipeline on sample_data/ in a fresh workspace
 	$(CK) ingest sample_data/usage.csv.gz --kind usage
 	$(CK) train
 	$(CK) --quiet train --as-of 2026-07-18 --model backtest
-	$(CK) evaluate --model backtest
+	@# A back-test of a model trained three months earlier: its gates may fail, and then
+	@# evaluate exits 1, as a CI job would see it; the demo goes on.
+	$(CK) evaluate --model backtest || echo "(evaluate exited $$?: a quality gate failed)"
 	$(CK) segment --health
 	$(CK) predict
 	$(CK) report --format html --out $(DEMO_WS)/reports/report.html

@@ -24,6 +24,14 @@ def best_of(repeat: int, fn: Callable[[], object]) -> float:
 
 
 def peak_rss_mib() -> float:
+    """This process's peak resident memory. ``ru_maxrss`` survives exec on Linux (a
+    child would report its parent's peak), so read the address space's own high-water
+    mark when /proc has it."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -68,8 +68,9 @@ _is_cancel = _kind == EventKind.CANCEL.value
 _is_signup = _kind == EventKind.SIGNUP.value
 _ts = pl.col(TS)
 
-# Stands for "no purchase yet" when counting events after the last purchase.
-_NO_PURCHASE = -(2**62)
+# Stands for "no purchase yet" when counting events after the last purchase
+# (twice it still fits in 64 bits).
+_NO_PURCHASE = -(2**61)
 
 # The longest usage window (``usage_<event>_90d``).
 USAGE_RECENT_DAYS = 90
@@ -246,15 +247,20 @@ class _Query:
     layout: FeatureLayout
     # Plan changes ride in the purchase branch (for downgrades) when plans are known.
     with_plan: bool = False
-    # Row-level columns computed once before the purchase-branch aggregation.
+    # Row-level columns computed once before a branch's aggregation, then its
+    # aggregations. Branches: purchases (and plan changes), failed payments and
+    # complaints (judged against the last purchase), other kinds, usage.
     purchase_rows: list[pl.Expr] = field(default_factory=list)
     purchase_aggs: list[pl.Expr] = field(default_factory=list)
-    usage_aggs: list[pl.Expr] = field(default_factory=list)
+    failure_rows: list[pl.Expr] = field(default_factory=list)
+    failure_aggs: list[pl.Expr] = field(default_factory=list)
     other_aggs: list[pl.Expr] = field(default_factory=list)
+    usage_aggs: list[pl.Expr] = field(default_factory=list)
     # Windowed usage sums read only the last USAGE_RECENT_DAYS: usage is usually most
     # of the log, and most of it is older than any usage window.
     recent_usage_aggs: list[pl.Expr] = field(default_factory=list)
-    prepared: list[pl.Expr] = field(default_factory=list)
+    # Columns derived from the aggregates in two stages (the second reads the first).
+    prepared: list[list[pl.Expr]] = field(default_factory=lambda: [[], []])
     features: list[pl.Expr] = field(default_factory=list)
     derived: list[pl.Expr] = field(default_factory=list)
     specs: dict[str, FeatureSpec] = field(default_factory=dict)
@@ -325,11 +331,71 @@ def _as_float(column: str, dtype: pl.DataType) -> pl.Expr:
     return pl.col(column).cast(pl.Float64, strict=False)
 
 
+# --- per-customer lists --------------------------------------------------------------
+#
+# Aggregating a list of packed integers once per customer, then deriving counts,
+# sums, windows and sequences with list operations, costs a fraction of one grouped
+# aggregation per feature. Two packings:
+#
+# purchase key (purchases and plan changes): seconds since 1900, is-purchase, plan
+#   rank (0: unknown), from high to low bits. Sorting orders a customer's rows by
+#   time, a plan change before a purchase on the new plan at the same second.
+#   Windows are therefore resolved to the second (exact for end-of-day cutoffs).
+# judged key (failed payments and complaints): microseconds since 1970, a reason
+#   code (0 other, 1 expired card, 2 insufficient funds), is-complaint.
+_RANK_BITS = 20
+_PURCHASE_BIT = 1 << _RANK_BITS
+_SECOND_UNIT = 1 << (_RANK_BITS + 1)
+_EPOCH_1900 = datetime(1900, 1, 1)
+_EPOCH_1970 = datetime(1970, 1, 1)
+_JUDGED_UNIT = 8
+
+_e = pl.element()
+_purchase_entry = (_e // _PURCHASE_BIT) % 2 == 1
+_rank_entry = _e % _PURCHASE_BIT
+_failure_entry = _e % 2 == 0
+_complaint_entry = _e % 2 == 1
+_reason_entry = (_e // 2) % 4
+
+
+def _purchase_key(plan_ranks: Sequence[tuple[str, int]]) -> pl.Expr:
+    ranks = {plan: rank for plan, rank in plan_ranks if rank < _PURCHASE_BIT}
+    rank: pl.Expr = pl.lit(0, dtype=pl.Int64)
+    if ranks:
+        rank = pl.col(PLAN).replace_strict(ranks, default=0, return_dtype=pl.Int64).fill_null(0)
+    seconds = (_ts - pl.lit(_EPOCH_1900)).dt.total_seconds()
+    return seconds * _SECOND_UNIT + _is_purchase.cast(pl.Int64) * _PURCHASE_BIT + rank
+
+
+def _purchase_key_after(t: datetime) -> int:
+    """The smallest purchase key of an event after ``t`` (to the second)."""
+    return ((t - _EPOCH_1900) // timedelta(seconds=1) + 1) * _SECOND_UNIT
+
+
+def _judged_key_after(t: datetime) -> int:
+    """The smallest judged key of an event after ``t``."""
+    return ((t - _EPOCH_1970) // timedelta(microseconds=1) + 1) * _JUDGED_UNIT
+
+
+def _count(lst: str, cond: pl.Expr) -> pl.Expr:
+    return pl.col(lst).list.eval(cond).list.sum().fill_null(0).cast(pl.Float64)
+
+
+def _amount_where(cond: pl.Expr) -> pl.Expr:
+    """Sum of ``_s_amount`` over the purchase-key entries meeting ``cond``."""
+    mask = pl.col("_s_key").list.eval(cond.cast(pl.Float64))
+    return (pl.col("_s_amount") * mask).list.sum().fill_null(0.0)
+
+
 def _recency_family(q: _Query, windows: list[int]) -> None:
     q.purchase_aggs += [
         pl.when(_is_purchase).then(_ts).max().alias("_p_last"),
-        _is_purchase.sum().alias("_p_n"),
-        pl.when(_is_purchase).then(pl.col(AMOUNT)).otherwise(0.0).sum().alias("_p_rev"),
+        _purchase_key(q.layout.plan_ranks if q.with_plan else ()).alias("_s_key"),
+        pl.col(AMOUNT).alias("_s_amount"),
+    ]
+    q.prepared[0] += [
+        _count("_s_key", _purchase_entry).alias("_p_n"),
+        _amount_where(_purchase_entry).alias("_p_rev"),
     ]
     q.add(
         q.days_since("_p_last"),
@@ -359,7 +425,7 @@ def _recency_family(q: _Query, windows: list[int]) -> None:
         "signed up in cohort {signup_cohort:.0f}",
     )
     q.add(
-        pl.col("_p_n").fill_null(0).cast(pl.Float64),
+        pl.col("_p_n").fill_null(0.0),
         "purchases_total",
         "purchases up to the cutoff",
         "{purchases_total:.0f} purchases in total",
@@ -379,24 +445,18 @@ def _recency_family(q: _Query, windows: list[int]) -> None:
         "average purchase {avg_purchase_amount:,.2f}",
     )
     for w in windows:
-        recent, before = q.after(w), q.band(w, 2 * w)
-        for what, value in (("purchases", None), ("revenue", pl.col(AMOUNT))):
-            cur, prev = f"_{what}_{w}", f"_{what}_prev_{w}"
-            if value is None:
-                q.purchase_aggs += [
-                    (_is_purchase & recent).sum().alias(cur),
-                    (_is_purchase & before).sum().alias(prev),
-                ]
-            else:
-                q.purchase_aggs += [
-                    pl.when(_is_purchase & recent).then(value).otherwise(0.0).sum().alias(cur),
-                    pl.when(_is_purchase & before).then(value).otherwise(0.0).sum().alias(prev),
-                ]
-            c = pl.col(cur).fill_null(0).cast(pl.Float64)
-            p = pl.col(prev).fill_null(0).cast(pl.Float64)
-            fmt = ".0f" if what == "purchases" else ",.2f"
+        start, mid = (_purchase_key_after(q.cutoff - timedelta(days=d)) for d in (2 * w, w))
+        recent = _purchase_entry & (_e >= mid)
+        before = _purchase_entry & (_e >= start) & (_e < mid)
+        values = {
+            "purchases": (_count("_s_key", recent), _count("_s_key", before), ".0f"),
+            "revenue": (_amount_where(recent), _amount_where(before), ",.2f"),
+        }
+        for what, (cur, prev, fmt) in values.items():
             said = f"{{{what}_{w}d:{fmt}}} {what} in the last {w} days"
             vs = f"{said} vs {{{what}_prev_{w}d:{fmt}}} in the {w} days before"
+            q.prepared[0] += [cur.alias(f"_{what}_{w}"), prev.alias(f"_{what}_prev_{w}")]
+            c, p = pl.col(f"_{what}_{w}").fill_null(0.0), pl.col(f"_{what}_prev_{w}").fill_null(0.0)
             q.add(c, f"{what}_{w}d", f"{what} in the last {w} days", said, "low")
             q.add(p, f"{what}_prev_{w}d", f"{what} in the {w} days before the last {w}", vs)
             q.add(
@@ -410,17 +470,9 @@ def _recency_family(q: _Query, windows: list[int]) -> None:
 
 def _gap_family(q: _Query) -> None:
     """Gaps between distinct purchase times (line items of one order share a time)."""
-    if q.with_plan:
-        key = pl.element()
-        seconds = key.filter((key // _PURCHASE_BIT) % 2 == 1) // _SECOND_UNIT
-        times = pl.col("_s_key").list.eval(seconds)
-        per_day = 86_400
-    else:
-        q.purchase_aggs.append(_ts.cast(pl.Int64).alias("_p_times"))
-        times = pl.col("_p_times")
-        per_day = _US_PER_DAY
-    gaps = times.list.unique().list.sort().list.diff(null_behavior="drop") / per_day
-    q.prepared.append(gaps.alias("_gaps"))
+    seconds = pl.col("_s_key").list.eval(_e.filter(_purchase_entry) // _SECOND_UNIT)
+    gaps = seconds.list.unique().list.sort().list.diff(null_behavior="drop") / 86_400
+    q.prepared[0].append(gaps.alias("_gaps"))
     gaps = pl.col("_gaps")
     q.add(
         gaps.list.median(),
@@ -465,78 +517,91 @@ def _gap_family(q: _Query) -> None:
     )
 
 
-def _after_last_purchase(times: str, *, strictly: bool) -> pl.Expr:
-    """How many of a customer's listed times fall after their last purchase (all of
-    them when there is none).
+def _judged_key(q: _Query) -> None:
+    """The list of a customer's failed payments and complaints (added once)."""
+    if any(e.meta.output_name() == "_fc_key" for e in q.failure_aggs):
+        return
+    reason = pl.lit(0)
+    if q.has_column(REASON):
+        text = pl.col(REASON)
+        reason = (
+            pl.when(text.str.contains("(?i)expir"))
+            .then(1)
+            .when(text.str.contains("(?i)insufficient|fund"))
+            .then(2)
+            .otherwise(0)
+        )
+    code = pl.when(_is_failed).then(reason.fill_null(0)).otherwise(0).cast(pl.Int64)
+    key = _ts.cast(pl.Int64) * _JUDGED_UNIT + code * 2 + _is_complaint.cast(pl.Int64)
+    q.failure_aggs.append(key.alias("_fc_key"))
 
-    The other-kinds branch lists the times of its failures and complaints instead
-    of joining every row to the purchase branch: branches stay independent (they run
-    in parallel) and the lists are short.
-    """
+
+def _after_last_purchase(*, complaints: bool) -> pl.Expr:
+    """Failed payments after the last purchase (a purchase at or after a failure
+    recovers it), or complaints at or after it (unresolved); all of them when the
+    customer never bought. Counted on the list, so this branch needs no join to the
+    purchase branch and both run side by side."""
     last = pl.col("_p_last").cast(pl.Int64).fill_null(_NO_PURCHASE)
-    after = pl.element() > 0 if strictly else pl.element() >= 0
-    counted = (pl.col(times).list.drop_nulls() - last).list.eval(after).list.sum()
-    return counted.fill_null(0).cast(pl.Float64)
+    # An entry minus 8·last is 8·(time - last) + low bits.
+    counts = (_complaint_entry & (_e >= 0)) if complaints else (_failure_entry & (_e >= 8))
+    shifted = pl.col("_fc_key") - last * _JUDGED_UNIT
+    return shifted.list.eval(counts).list.sum().fill_null(0).cast(pl.Float64)
 
 
 def _failure_family(q: _Query, windows: list[int]) -> None:
-    q.other_aggs += [
-        _is_failed.sum().alias("_f_n"),
-        pl.when(_is_failed).then(_ts.cast(pl.Int64)).alias("_f_times"),
-        pl.when(_is_failed).then(_ts).max().alias("_f_last"),
+    _judged_key(q)
+    last_us = pl.col("_fc_key").list.eval(_e.filter(_failure_entry) // _JUDGED_UNIT).list.max()
+    cutoff_us = (q.cutoff - _EPOCH_1970) // timedelta(microseconds=1)
+    q.prepared[0] += [
+        _count("_fc_key", _failure_entry).alias("_f_n"),
+        _after_last_purchase(complaints=False).alias("_f_open"),
+        ((cutoff_us - last_us) / _US_PER_DAY).alias("_f_days"),
     ]
-    # A purchase at or after a failure recovers it.
-    q.prepared.append(_after_last_purchase("_f_times", strictly=True).alias("_f_open"))
     for w in windows:
-        q.other_aggs.append((_is_failed & q.after(w)).sum().alias(f"_f_{w}"))
+        after = _judged_key_after(q.cutoff - timedelta(days=w))
         q.add(
-            pl.col(f"_f_{w}").fill_null(0).cast(pl.Float64),
+            _count("_fc_key", _failure_entry & (_e >= after)),
             f"failed_payments_{w}d",
             f"failed payments in the last {w} days",
             f"{{failed_payments_{w}d:.0f}} failed payments in the last {w} days",
             "high",
         )
     q.add(
-        pl.col("_f_n").fill_null(0).cast(pl.Float64),
+        pl.col("_f_n").fill_null(0.0),
         "failed_payments_total",
         "failed payments up to the cutoff",
         "{failed_payments_total:.0f} failed payments in total",
         "high",
     )
     q.add(
-        pl.col("_f_open").fill_null(0).cast(pl.Float64),
+        pl.col("_f_open").fill_null(0.0),
         "failed_payments_unrecovered",
         "failed payments since the last successful purchase",
         "{failed_payments_unrecovered:.0f} failed payments not recovered since the last purchase",
         "high",
     )
     q.add(
-        q.days_since("_f_last"),
+        pl.col("_f_days"),
         "days_since_last_failure",
         "days since the last failed payment (null if none)",
         "last failed payment {days_since_last_failure:.0f} days ago",
         "low",
     )
-    recovered = pl.col("_f_n").cast(pl.Float64) - pl.col("_f_open")
     q.add(
-        _ratio(recovered, pl.col("_f_n").cast(pl.Float64)),
+        _ratio(pl.col("_f_n") - pl.col("_f_open"), pl.col("_f_n")),
         "failed_recovered_share",
         "share of failed payments later recovered by a purchase",
         "{failed_recovered_share:.0%} of failed payments were recovered",
         "low",
     )
     if q.has_column(REASON):
-        reason = pl.col(REASON).str.to_lowercase()
-        expired = reason.str.contains("expir").fill_null(False)
-        funds = reason.str.contains("insufficient|fund").fill_null(False) & ~expired
-        for name, cond, text in (
-            ("card_expired", expired, "an expired card"),
-            ("insufficient_funds", funds, "insufficient funds"),
-            ("other", ~expired & ~funds, "other reasons"),
+        for name, code, text in (
+            ("card_expired", 1, "an expired card"),
+            ("insufficient_funds", 2, "insufficient funds"),
+            ("other", 0, "other reasons"),
         ):
-            q.other_aggs.append((_is_failed & cond).sum().alias(f"_f_{name}"))
             q.add(
-                pl.col(f"_f_{name}").fill_null(0).cast(pl.Float64),
+                _count("_fc_key", _failure_entry & (_reason_entry == code)),
                 f"failed_{name}",
                 f"failed payments due to {text}",
                 f"{{failed_{name}:.0f}} failed payments due to {text}",
@@ -566,29 +631,24 @@ def _service_family(q: _Query) -> None:
             "high",
         )
     if q.has_kind(EventKind.COMPLAINT):
-        q.other_aggs += [
-            _is_complaint.sum().alias("_c_n"),
-            (_is_complaint & q.after(90)).sum().alias("_c_90"),
-            pl.when(_is_complaint).then(_ts.cast(pl.Int64)).alias("_c_times"),
-        ]
-        # Unresolved: no purchase strictly after the complaint.
-        q.prepared.append(_after_last_purchase("_c_times", strictly=False).alias("_c_open"))
+        _judged_key(q)
+        after = _judged_key_after(q.cutoff - timedelta(days=90))
         q.add(
-            pl.col("_c_n").fill_null(0).cast(pl.Float64),
+            _count("_fc_key", _complaint_entry),
             "complaints_total",
             "complaints up to the cutoff",
             "{complaints_total:.0f} complaints",
             "high",
         )
         q.add(
-            pl.col("_c_90").fill_null(0).cast(pl.Float64),
+            _count("_fc_key", _complaint_entry & (_e >= after)),
             "complaints_90d",
             "complaints in the last 90 days",
             "{complaints_90d:.0f} complaints in the last 90 days",
             "high",
         )
         q.add(
-            pl.col("_c_open").fill_null(0).cast(pl.Float64),
+            _after_last_purchase(complaints=True),
             "complaints_unresolved",
             "complaints not followed by a purchase",
             "{complaints_unresolved:.0f} complaints not followed by a purchase",
@@ -660,119 +720,66 @@ def _usage_family(q: _Query) -> None:
 
 
 def _plan_family(q: _Query) -> None:
-    """Current plan, plan changes, downgrades and price increases on the same plan.
-
-    The order-dependent parts come from per-customer lists of (time key, amount,
-    plan rank), put in time order in ``_sequence_features``.
-    """
-    has_plan = pl.col(PLAN).is_not_null()
-    q.purchase_aggs.append(_last_value(pl.col(PLAN), has_plan).alias("_plan"))
+    """Current plan, plan changes, downgrades and price increases on the same plan,
+    from each customer's purchase-key and amount lists put in time order."""
+    names = {rank: plan for plan, rank in q.layout.plan_ranks if rank < _PURCHASE_BIT}
+    latest = pl.col("_s_key").list.eval(_e.filter(_rank_entry > 0)).list.max() % _PURCHASE_BIT
     q.add(
-        pl.col("_plan"),
+        latest.replace_strict(names, default=None, return_dtype=pl.String),
         "plan",
         "the customer's current plan (latest plan seen)",
         "on plan {plan}",
         kind="categorical",
     )
-    q.purchase_aggs += [
-        _sequence_key(q.layout.plan_ranks).alias("_s_key"),
-        pl.col(AMOUNT).alias("_s_amount"),
+    order = pl.col("_s_key").list.eval(_e.arg_sort())
+    q.prepared[0] += [
+        pl.col("_s_key").list.sort().alias("_seq_key"),
+        pl.col("_s_amount").list.gather(order).alias("_seq_amount"),
     ]
+    rank, prev_rank = _rank_entry, _rank_entry.shift()
+    change = ~_purchase_entry & (rank > 0) & (prev_rank > 0)
     if q.has_kind(EventKind.PLAN_CHANGE):
-        q.purchase_aggs.append(_is_plan_change.sum().alias("_pc_n"))
         q.add(
-            pl.col("_pc_n").fill_null(0).cast(pl.Float64),
+            _count("_s_key", ~_purchase_entry),
             "plan_changes_total",
             "plan changes up to the cutoff",
             "{plan_changes_total:.0f} plan changes",
         )
         q.add(
-            pl.col("_s_down").fill_null(0).cast(pl.Float64),
+            _count("_seq_key", change & (rank < prev_rank)),
             "downgrades_total",
             "plan changes to a cheaper plan",
             "{downgrades_total:.0f} downgrades to a cheaper plan",
             "high",
         )
         q.add(
-            pl.col("_s_up").fill_null(0).cast(pl.Float64),
+            _count("_seq_key", change & (rank > prev_rank)),
             "upgrades_total",
             "plan changes to a dearer plan",
             "{upgrades_total:.0f} upgrades",
             "low",
         )
+    # Consecutive purchases on one (known) plan where the amount went up.
+    same_plan = _purchase_entry & _purchase_entry.shift() & (rank == prev_rank) & (rank > 0)
+    went_up = (_e > _e.shift()) & (_e.shift() > 0)
+    increase = pl.col("_seq_key").list.eval(same_plan.fill_null(False).cast(pl.Float64)) * pl.col(
+        "_seq_amount"
+    ).list.eval(went_up.fill_null(False).cast(pl.Float64))
+    pct = pl.col("_seq_amount").list.eval((_e / _e.shift() - 1.0) * 100.0) * pl.col("_inc")
+    q.prepared[1].append(increase.alias("_inc"))
     q.add(
-        pl.col("_s_increases").fill_null(0).cast(pl.Float64),
+        pl.col("_inc").list.sum().fill_null(0.0),
         "price_increases",
         "times the customer paid more than last time on the same plan",
         "{price_increases:.0f} price increases on the same plan",
         "high",
     )
     q.add(
-        pl.col("_s_last_pct"),
+        pct.list.eval(_e.filter(_e > 0)).list.last(),
         "last_price_increase_pct",
         "size of the latest price increase on the same plan, in percent",
         "price went up {last_price_increase_pct:.0f}% last time",
         "high",
-    )
-
-
-# The sequence key packs, from high to low bits: seconds since 1900, is-purchase,
-# plan rank (0: unknown). Sorting it orders a customer's rows by time, a plan change
-# before a purchase on the new plan at the same second; one list instead of three
-# keeps the per-customer lists (the costly part of the pass) small.
-_RANK_BITS = 20
-_PURCHASE_BIT = 1 << _RANK_BITS
-_SECOND_UNIT = 1 << (_RANK_BITS + 1)
-_SECONDS_BEFORE_1970 = 2_208_988_800
-
-
-def _sequence_key(plan_ranks: Sequence[tuple[str, int]]) -> pl.Expr:
-    ranks = {plan: rank for plan, rank in plan_ranks if rank < _PURCHASE_BIT}
-    rank = pl.col(PLAN).replace_strict(ranks, default=0, return_dtype=pl.Int64).fill_null(0)
-    seconds = _ts.dt.epoch("s") + _SECONDS_BEFORE_1970
-    return seconds * _SECOND_UNIT + _is_purchase.cast(pl.Int64) * _PURCHASE_BIT + rank
-
-
-def _sequence_features(p: pl.LazyFrame) -> pl.LazyFrame:
-    """Downgrades, upgrades and price increases from the per-customer lists.
-
-    Each customer's lists are put in time order (a per-list arg-sort, far cheaper
-    than sorting the whole exploded frame), then exploded: consecutive rows of one
-    customer are consecutive events.
-    """
-    order = pl.col("_s_key").list.eval(pl.element().arg_sort())
-    seq = (
-        p.select("_row", pl.col("_s_key").list.sort(), pl.col("_s_amount").list.gather(order))
-        .explode(["_s_key", "_s_amount"])
-        .with_row_index("_pos")
-    )
-    key = pl.col("_s_key")
-    same = pl.col("_row") == pl.col("_row").shift()
-    purchase = (key // _PURCHASE_BIT) % 2 == 1
-    change = same & ~purchase
-    rank = pl.when(key % _PURCHASE_BIT > 0).then(key % _PURCHASE_BIT)
-    prev_rank = rank.shift()
-    amount, prev_amount = pl.col("_s_amount"), pl.col("_s_amount").shift()
-    prev_purchase = purchase.shift()
-    increase = (same & purchase & prev_purchase & (rank == prev_rank) & (prev_amount > 0)) & (
-        amount > prev_amount
-    )
-    increase = increase.fill_null(False)
-    pct = pl.col("_pct")
-    return (
-        seq.with_columns(
-            increase.alias("_inc"),
-            pl.when(increase).then((amount / prev_amount - 1.0) * 100.0).alias("_pct"),
-            (change & (rank < prev_rank)).fill_null(False).alias("_down"),
-            (change & (rank > prev_rank)).fill_null(False).alias("_up"),
-        )
-        .group_by("_row")
-        .agg(
-            pl.col("_inc").sum().alias("_s_increases"),
-            pct.max_by(pl.when(pct.is_not_null()).then(pl.col("_pos"))).alias("_s_last_pct"),
-            pl.col("_down").sum().alias("_s_down"),
-            pl.col("_up").sum().alias("_s_up"),
-        )
     )
 
 
@@ -834,6 +841,7 @@ def _activity_aggs(q: _Query) -> None:
         cond = q.band(30 * m, 30 * (m + 1)).any()
         q.purchase_aggs.append(cond.alias(f"_act{m}_p"))
         q.usage_aggs.append(cond.alias(f"_act{m}_u"))
+        q.failure_aggs.append(cond.alias(f"_act{m}_f"))
         q.other_aggs.append(cond.alias(f"_act{m}_o"))
 
 
@@ -880,7 +888,9 @@ def compute_features(
         _activity_aggs(q)
 
     frame = _aggregate(q, events, activity=relations is not None)
-    frame = frame.with_columns(q.prepared).with_columns(q.features).with_columns(q.derived)
+    for stage in q.prepared:
+        frame = frame.with_columns(stage)
+    frame = frame.with_columns(q.features).with_columns(q.derived)
     names = list(q.specs)
     if relations is None:
         result = frame.select(CUSTOMER_ID, *names)
@@ -899,21 +909,20 @@ def compute_features(
 def _aggregate(q: _Query, events: pl.LazyFrame, *, activity: bool) -> pl.LazyFrame:
     """One group-by per branch of kinds, joined into one row per customer.
 
-    Branch "p": purchases (and plan changes when plans are known), "u": usage (all
-    of it, and the recent part for the usage windows), "o": everything else. The
-    branches share nothing until the final joins, so they run side by side.
+    Branch "p": purchases (and plan changes when plans are known), "f": failed
+    payments and complaints, "u": usage (all of it, and the recent part for the
+    usage windows), "o": everything else. The branches share nothing until the
+    final joins, so they run side by side.
     """
     ev = events_until(events, q.cutoff)
     usage_apart = q.has_kind(EventKind.USAGE)
+    judged = bool(q.failure_aggs)
     in_p = (_is_purchase | _is_plan_change) if q.with_plan else _is_purchase
-    in_o = (~in_p & ~_is_usage) if usage_apart else ~in_p
+    in_f = (_is_failed | _is_complaint) if judged else pl.lit(False)
+    in_o = ~in_p & ~in_f & ~_is_usage if usage_apart else ~in_p & ~in_f
 
     p_aggs = [*q.purchase_aggs, _ts.min().alias("_first_p"), _ts.max().alias("_last_p")]
     p = ev.filter(in_p).with_columns(q.purchase_rows).group_by(CUSTOMER_ID).agg(p_aggs)
-    if q.with_plan:
-        # Cached so the sequence stage and the join read the same rows in the same order.
-        p = p.with_row_index("_row").cache()
-        p = p.join(_sequence_features(p), on="_row", how="left").drop("_row", "_s_amount")
     o_aggs = [
         *q.other_aggs,
         _ts.min().alias("_first_o"),
@@ -923,6 +932,11 @@ def _aggregate(q: _Query, events: pl.LazyFrame, *, activity: bool) -> pl.LazyFra
     o = ev.filter(in_o).group_by(CUSTOMER_ID).agg(o_aggs)
     frame = p.join(o, on=CUSTOMER_ID, how="full", coalesce=True)
     branches = ["p", "o"]
+    if judged:
+        f_aggs = [*q.failure_aggs, _ts.min().alias("_first_f"), _ts.max().alias("_last_f")]
+        f = ev.filter(in_f).with_columns(q.failure_rows).group_by(CUSTOMER_ID).agg(f_aggs)
+        frame = frame.join(f, on=CUSTOMER_ID, how="full", coalesce=True)
+        branches.append("f")
     if usage_apart:
         u_aggs = [*q.usage_aggs, _ts.min().alias("_first_u"), _ts.max().alias("_last_u")]
         u = ev.filter(_is_usage).group_by(CUSTOMER_ID).agg(u_aggs)

@@ -309,10 +309,15 @@ def _split_batch(
             valid.select(pl.len()),
         ]
         if STATUS in columns:
+            # Statuses kept as `other` that are not spelled "other": counted per spelling.
             queries.append(
-                valid.filter(pl.col("_status_other"))
-                .group_by(pl.col("_status_raw").fill_null("(blank)"))
+                valid.filter(
+                    (pl.col(s.KIND) == s.EventKind.OTHER.value)
+                    & pl.col("_status_raw").is_not_null()
+                )
+                .group_by("_status_raw")
                 .len()
+                .filter(normalised_status(pl.col("_status_raw")) != s.EventKind.OTHER.value)
             )
         outcome = pl.collect_all(queries, engine="streaming")
         n_valid = int(outcome[2].item())
@@ -399,13 +404,7 @@ def _canonical_exprs(
             .then(pl.lit(default_kind.value))
             .otherwise(parse_kind(raw, lookup))
         )
-        exprs += [
-            kind.cast(s.KIND_DTYPE).alias(s.KIND),
-            raw.alias("_status_raw"),
-            (raw.is_not_null() & ~normalised_status(raw).is_in(list(lookup))).alias(
-                "_status_other"
-            ),
-        ]
+        exprs += [kind.cast(s.KIND_DTYPE).alias(s.KIND), raw.alias("_status_raw")]
     else:
         exprs.append(pl.lit(default_kind.value).cast(s.KIND_DTYPE).alias(s.KIND))
     exprs.append(
@@ -455,7 +454,8 @@ def _reason_expr(columns: Mapping[str, str], settings: Settings) -> pl.Expr:
         (~amount.is_finite() | (amount.abs() > cfg.max_abs_amount), "impossible amount"),
         (pl.col(s.QUANTITY).is_nan(), "unparseable quantity"),
         (
-            pl.col("_card_raw").is_not_null() & pl.col(s.CARD_EXPIRY).is_null(),
+            pl.col("_card_raw").is_not_null()
+            & ~pl.col(s.CARD_EXPIRY).dt.year().is_between(1970, 2200).fill_null(False),
             "unparseable card expiry",
         ),
     ]

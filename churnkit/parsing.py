@@ -102,11 +102,14 @@ def _zulu(value: str) -> str:
     return value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value
 
 
-def _strptime(text: pl.Expr, fmt: str, dtype: pl.Datetime = DATETIME) -> pl.Expr:
+def _strptime(
+    text: pl.Expr, fmt: str, dtype: pl.Datetime = DATETIME, *, guard: bool = True
+) -> pl.Expr:
     """``strptime`` that lets ``%Y`` match only four-digit years: chrono would read
-    the "25" of "14/03/25" as the year 25, hiding the ``%y`` form that fits."""
+    the "25" of "14/03/25" as the year 25, hiding the ``%y`` form that fits. The guard
+    costs a pass, so it is dropped when no two-digit-year form is in play."""
     parsed = text.str.strptime(dtype, fmt, strict=False)
-    if "%Y" not in fmt:
+    if "%Y" not in fmt or not guard:
         return parsed
     return pl.when(text.str.contains(r"\d{4}")).then(parsed)
 
@@ -140,7 +143,8 @@ def parse_datetime(
         )
     assert plan is not None
     text = expr.str.strip_chars()
-    naive = [_strptime(text, f) for f in plan.formats]
+    guard = any("%y" in f for f in plan.formats)
+    naive = [_strptime(text, f, guard=guard) for f in plan.formats]
     if plan.offset_formats:
         text = text.str.replace(r"[Zz]$", "+00:00")
     candidates = [_local_to_utc(pl.coalesce(naive), timezone)] if naive else []
@@ -279,15 +283,17 @@ def parse_kind(expr: pl.Expr, lookup: Mapping[str, str]) -> pl.Expr:
 
 
 def card_expiry_from_text(expr: pl.Expr) -> pl.Expr:
-    """ "MM/YY", "MM/YYYY" or "YYYY-MM" → the first day of the month after expiry."""
-    text = expr.str.strip_chars().str.replace_all(r"\s", "")
+    """ "MM/YY", "MM/YYYY" or "YYYY-MM" → the first day of the month after expiry.
+
+    The two-digit form is tried first, so "03/27" is 2027, not the year 27.
+    """
+    text = expr.str.replace_all(" ", "", literal=True)
     first = pl.coalesce(
         ("01/" + text).str.strptime(pl.Date, "%d/%m/%y", strict=False),
         ("01/" + text).str.strptime(pl.Date, "%d/%m/%Y", strict=False),
         (text + "-01").str.strptime(pl.Date, "%Y-%m-%d", strict=False),
     )
-    valid = first.dt.year().is_between(1970, 2200)
-    return pl.when(valid).then(first.dt.offset_by("1mo"))
+    return first.dt.offset_by("1mo")
 
 
 def card_expiry_from_parts(month: pl.Expr, year: pl.Expr) -> pl.Expr:

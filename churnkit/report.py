@@ -26,8 +26,10 @@ from churnkit.actions import (
     assign_control_group,
     select_within_budget,
 )
+from churnkit.config import Settings
 from churnkit.errors import DataError, UsageError
 from churnkit.schema import CUSTOMER_ID, ChurnType
+from churnkit.snapshots import feature_vocabulary
 
 # Predict's columns (DESIGN `predict`), in its order.
 P_CHURN = "p_churn"
@@ -515,11 +517,10 @@ def _descriptions(card: Mapping[str, Any] | None) -> dict[str, str]:
     return out
 
 
-def playbook_features(card: Mapping[str, Any] | None) -> list[str]:
-    """The feature names a playbook's rules may refer to: the model's features, or any
-    name at all (``*``) when there is no model card to check them against."""
-    names = sorted(_descriptions(card))
-    return names or ["*"]
+def playbook_features(card: Mapping[str, Any] | None, settings: Settings) -> list[str]:
+    """The feature names a playbook's rules may refer to: every feature churnkit can
+    produce, plus the model's own (see ``snapshots.feature_vocabulary``)."""
+    return feature_vocabulary(settings, list(_descriptions(card)))
 
 
 def _drivers(listed: pl.DataFrame, descriptions: Mapping[str, str]) -> pl.DataFrame:

@@ -78,7 +78,7 @@ from churnkit.features import FeatureLayout
 from churnkit.io import write_table
 from churnkit.model import RETRAIN_HINT, TRAIN_FIRST_HINT, ChurnModel
 from churnkit.schema import CUSTOMER_ID, KIND, ChurnType, EventKind
-from churnkit.snapshots import active_features
+from churnkit.snapshots import active_features, feature_vocabulary
 from churnkit.timeline import events_until, resolve_as_of
 from churnkit.value import VALUE, expected_remaining, monthly_churn_rate, trailing_revenue
 from churnkit.workspace import Workspace, atomic_path
@@ -624,11 +624,12 @@ def _playbook(settings: Settings, features: list[str], notes: list[str]) -> Play
 
     A playbook path set in the config, environment or on the command line must exist
     (``ConfigError`` otherwise); the default one may be absent, and then the action
-    columns are null and the result says so. Rules may only name the model's features.
+    columns are null and the result says so. Rules may name any feature churnkit can
+    produce (``snapshots.feature_vocabulary``); one this data lacks simply never fires.
     """
     path = settings.predict.playbook
     if path.is_file():
-        return load_playbook(path, known_features=features)
+        return load_playbook(path, known_features=feature_vocabulary(settings, features))
     if "playbook" in settings.predict.model_fields_set:
         raise ConfigError(
             f"setting `predict.playbook` names {path}, which does not exist",

@@ -6,15 +6,34 @@ the population and the feature columns are defined the same way everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
 from churnkit import labels
 from churnkit.config import Settings
 from churnkit.features import FeatureLayout, FeatureSet, FeatureSpec, compute_features
-from churnkit.schema import CUSTOMER_ID, ChurnType
+from churnkit.schema import (
+    AMOUNT,
+    CARD_EXPIRY,
+    CUSTOMER_ID,
+    EVENT,
+    EVENT_SCHEMA,
+    KIND,
+    PLAN,
+    QUANTITY,
+    REASON,
+    RELATED_CUSTOMER_ID,
+    RELATION_KIND,
+    RELATIONS_SCHEMA,
+    SINCE,
+    TRANSACTION_ID,
+    TS,
+    ChurnType,
+    EventKind,
+)
 
 CHURN_TYPE = "churn_type"
 CUTOFF = "cutoff"
@@ -86,3 +105,48 @@ def as_binary(churn_type: pl.Series) -> pl.Series:
             ChurnType.INVOLUNTARY.value: ChurnType.CHURNED.value,
         }
     )
+
+
+def feature_vocabulary(settings: Settings, model_features: Sequence[str] = ()) -> list[str]:
+    """Every feature name churnkit can produce under these settings, plus the model's.
+
+    A playbook rule may name a feature this data happens to lack (a payment rule on a
+    shop without failed payments): it then never fires, which is not a mistake. So
+    rules are checked against this vocabulary, computed from a tiny event log that has
+    every kind and column (usage events appear as ``usage_any_*``; rules use globs such
+    as ``usage_*`` for them), not against one model's features.
+    """
+    day = datetime(2024, 1, 1)
+    kinds = [k.value for k in EventKind]
+    n = len(kinds)
+    extras = [*settings.features.extra_numeric, *settings.features.extra_categorical]
+    events = pl.DataFrame(
+        {
+            CUSTOMER_ID: ["a"] * n + ["b"] * n,
+            TS: [day + timedelta(days=i) for i in range(2 * n)],
+            AMOUNT: [10.0] * (2 * n),
+            KIND: kinds * 2,
+            QUANTITY: [1.0] * (2 * n),
+            PLAN: ["basic", "pro"] * n,
+            REASON: ["card_expired"] * (2 * n),
+            EVENT: ["any"] * (2 * n),
+            TRANSACTION_ID: [None] * (2 * n),
+            CARD_EXPIRY: [date(2025, 1, 1)] * (2 * n),
+            **{c: ["1"] * (2 * n) for c in extras},
+        },
+        schema_overrides=dict(EVENT_SCHEMA),
+    ).lazy()
+    relations = pl.DataFrame(
+        {CUSTOMER_ID: ["a"], RELATED_CUSTOMER_ID: ["b"], RELATION_KIND: ["referral"], SINCE: [day]},
+        schema=RELATIONS_SCHEMA,
+    ).lazy()
+    cutoff = day + timedelta(days=2 * n)
+    specs = compute_features(
+        events,
+        cutoff,
+        settings=settings.features,
+        relations=relations,
+        active=events.select(CUSTOMER_ID).unique(),
+        label_settings=settings.labels,
+    ).specs
+    return sorted({*specs, *model_features})

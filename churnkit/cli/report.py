@@ -14,6 +14,7 @@ from rich.console import Console
 
 from churnkit.actions import Playbook, load_playbook
 from churnkit.cli import _shell, app
+from churnkit.config import Settings
 from churnkit.errors import DataError, ModelError
 from churnkit.io import write_json
 from churnkit.report import DRIVER_FEATURES, Report, build_report, playbook_features
@@ -119,7 +120,7 @@ def report_command(
     with state.step("building the report"):
         report = build_report(
             frame,
-            playbook=_playbook(playbook, settings.predict.playbook, card),
+            playbook=_playbook(playbook, settings, card),
             top=settings.report.top,
             budget=budget,
             control_share=settings.report.control_share,
@@ -275,11 +276,13 @@ def _card(
     return card, chosen
 
 
-def _playbook(path: Path | None, default: Path, card: dict[str, Any] | None) -> Playbook | None:
+def _playbook(
+    path: Path | None, settings: Settings, card: dict[str, Any] | None
+) -> Playbook | None:
     """The playbook named by --playbook (must exist), else ``predict.playbook`` if it
     exists; without one the report suggests no actions and says so."""
     if path is None:
-        if not default.is_file():
+        if not settings.predict.playbook.is_file():
             return None
-        path = default
-    return load_playbook(path, known_features=playbook_features(card))
+        path = settings.predict.playbook
+    return load_playbook(path, known_features=playbook_features(card, settings))

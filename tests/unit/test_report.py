@@ -200,8 +200,13 @@ def test_the_model_card_adds_calibration_and_feature_deciles():
     assert [f.feature for f in report.feature_deciles] == ["recency_days", "tenure_days"]
     bare = build(card=None)
     assert bare.calibration is None and bare.feature_deciles == ()
-    assert playbook_features(None) == ["*"]
-    assert "recency_days" in playbook_features(CARD)
+
+
+def test_playbook_rules_may_name_any_feature_churnkit_produces(settings):
+    """A payment rule must load even for a model trained without failed payments."""
+    names = playbook_features(None, settings)
+    assert {"recency_days", "failed_card_expired", "related_churned"} <= set(names)
+    assert "usage_any_trend" in names
 
 
 def test_risk_distribution_covers_every_customer():
