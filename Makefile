@@ -54,6 +54,7 @@ format: install ## apply ruff fixes and formatting
 
 bench: install ## benchmarks on generated data (ROWS=1000000); prints ratios
 	$(BIN)/python bench/bench_ingest.py --rows $(ROWS)
+	$(BIN)/python bench/bench_features.py --customers $(CUSTOMERS)
 
 clean: ## remove the venv, caches and demo workspaces
 	rm -rf $(VENV) $(DEMO_WS) .churnkit .pytest_cache .ruff_cache .mypy_cache .hypothesis
