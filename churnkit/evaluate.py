@@ -23,10 +23,10 @@ from churnkit.config import Settings
 from churnkit.errors import DataError, DriftWarning, UsageError
 from churnkit.features import FeatureLayout
 from churnkit.model import ChurnModel
-from churnkit.schema import CUSTOMER_ID, TS, ChurnType
-from churnkit.snapshots import CHURN_TYPE, active_features, as_binary
+from churnkit.schema import CHURN_TYPE, CUSTOMER_ID, TS, VALUE, ChurnType
+from churnkit.snapshots import active_features, as_binary
 from churnkit.timeline import end_of_day, resolve_as_of
-from churnkit.value import VALUE, trailing_revenue
+from churnkit.value import trailing_revenue
 
 Direction = Literal["min", "max"]
 # Which way each gate points: "min" fails below the threshold, "max" above it.

@@ -33,6 +33,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from churnkit.schema import DRIVER_FEATURES
+
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
@@ -40,7 +42,6 @@ IntArray = npt.NDArray[np.intp]
 
 CLAUSE_SEPARATOR = "; "
 DRIVER_PREFIX = "driver_"
-DRIVER_FEATURES = "driver_features"
 NO_DRIVER = -1
 # Candidates looked at per customer, per shown driver: a driver whose sentence is
 # missing or repeats what a stronger one said gives its place to the next.
@@ -368,7 +369,6 @@ def _dedupe(rendered: list[pl.DataFrame], top: int) -> pl.DataFrame:
 
 __all__ = [
     "CANDIDATES_PER_DRIVER",
-    "DRIVER_FEATURES",
     "NO_DRIVER",
     "driver_columns",
     "driver_sentences",

@@ -1,14 +1,18 @@
 """The per-customer feature frame at a cutoff, computed only from events up to it.
 
-One row per customer seen at or before the cutoff. The query is built for
-Polars' streaming engine and for speed: the event log is split by kind into
-branches (purchases and plan changes, product usage, everything else), each
-aggregated once with conditional aggregations (``when(cond).then(x).sum()``), so
-each event is hashed to its customer once (plus the recent usage rows that feed the
-usage windows).
-Order-dependent features (purchase gaps, price increases, downgrades) come from
-per-customer lists gathered in the same pass, so the log is never sorted as a
-whole. No per-customer Python code runs.
+One row per customer seen at or before the cutoff, built for Polars' streaming
+engine and for speed. The log is split by kind into branches (purchases and plan
+changes; failed payments and complaints; usage; the rest), each grouped by
+customer once, so every event is hashed to its customer once (plus the recent
+usage rows that feed the usage windows). The branches are independent until the
+final joins, so they run side by side.
+
+Within a branch, features come either from conditional aggregations
+(``when(cond).then(x).sum()``) or, for purchases and failures, from one list of
+packed integers per customer: counts, sums, windows, gaps and sequences (price
+increases, downgrades) are then vectorised list operations, far cheaper than one
+grouped aggregation each, and the log is never sorted as a whole. No
+per-customer Python code runs.
 
 Which features exist depends on what the data holds (a ``FeatureLayout``): a
 feature that needs a column the data lacks is absent from both the frame and the
@@ -28,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import polars as pl
+import polars.selectors as cs
 
 from churnkit import labels
 from churnkit.config import FeatureSettings, LabelSettings
@@ -192,10 +197,8 @@ def feature_layout(
         if col not in names:
             logger.warning("configured extra column %r is not in the data; skipped", col)
     candidates = [c for c in (*OPTIONAL_COLUMNS, *extras) if c in names]
-    queries = [
-        ev.select(_kind.unique().cast(pl.String).alias("kind")),
-        ev.select([pl.col(c).is_not_null().any().alias(c) for c in candidates] or [pl.lit(1)]),
-    ]
+    presence = [pl.col(c).is_not_null().any().alias(c) for c in candidates]
+    queries = [ev.select(_kind.unique().cast(pl.String).implode().alias("kind"), *presence)]
     if EVENT in names and settings.usage_top_events > 0:
         queries.append(
             ev.filter(_is_usage & pl.col(EVENT).is_not_null())
@@ -212,13 +215,13 @@ def feature_layout(
             .sort(["price", PLAN])
         )
     results = pl.collect_all(queries, engine="streaming")
-    kind_seen = set(results[0]["kind"].drop_nulls().to_list())
+    kind_seen = set(results[0]["kind"].explode().drop_nulls().to_list())
     kinds = tuple(k.value for k in EventKind if k.value in kind_seen)
-    filled = {c for c in candidates if results[1][c].item()}
+    filled = {c for c in candidates if results[0][c].item()}
     columns = tuple(c for c in OPTIONAL_COLUMNS if c in filled)
     usage_events: tuple[str, ...] = ()
     plan_ranks: tuple[tuple[str, int], ...] = ()
-    rest = results[2:]
+    rest = results[1:]
     if EVENT in names and settings.usage_top_events > 0:
         usage_events = tuple(rest.pop(0)[EVENT].to_list())
     if PLAN in names:
@@ -247,20 +250,22 @@ class _Query:
     layout: FeatureLayout
     # Plan changes ride in the purchase branch (for downgrades) when plans are known.
     with_plan: bool = False
-    # Row-level columns computed once before a branch's aggregation, then its
-    # aggregations. Branches: purchases (and plan changes), failed payments and
+    # Per branch: aggregations (and for purchases, row-level columns computed once
+    # before them). Branches: purchases (and plan changes), failed payments and
     # complaints (judged against the last purchase), other kinds, usage.
     purchase_rows: list[pl.Expr] = field(default_factory=list)
     purchase_aggs: list[pl.Expr] = field(default_factory=list)
-    failure_rows: list[pl.Expr] = field(default_factory=list)
     failure_aggs: list[pl.Expr] = field(default_factory=list)
     other_aggs: list[pl.Expr] = field(default_factory=list)
     usage_aggs: list[pl.Expr] = field(default_factory=list)
     # Windowed usage sums read only the last USAGE_RECENT_DAYS: usage is usually most
     # of the log, and most of it is older than any usage window.
     recent_usage_aggs: list[pl.Expr] = field(default_factory=list)
-    # Columns derived from the aggregates in two stages (the second reads the first).
-    prepared: list[list[pl.Expr]] = field(default_factory=lambda: [[], []])
+    # Columns derived from the purchase-branch lists in stages (each reads the ones
+    # before), computed before the joins so the lists need not travel through them.
+    prepared: list[list[pl.Expr]] = field(default_factory=lambda: [[], [], [], []])
+    # Columns derived after the joins, from more than one branch.
+    joined: list[pl.Expr] = field(default_factory=list)
     features: list[pl.Expr] = field(default_factory=list)
     derived: list[pl.Expr] = field(default_factory=list)
     specs: dict[str, FeatureSpec] = field(default_factory=dict)
@@ -285,6 +290,14 @@ class _Query:
         return (
             pl.lit(self.cutoff, dtype=pl.Datetime("us")) - pl.col(column)
         ).dt.total_microseconds() / _US_PER_DAY
+
+    def prepare(self, stage: int, *exprs: pl.Expr) -> None:
+        self.prepared[stage].extend(exprs)
+
+    def local(self, stage: int, expr: pl.Expr, name: str) -> pl.Expr:
+        """A purchase-branch value computed before the joins, as a column reference."""
+        self.prepared[stage].append(expr.alias(name))
+        return pl.col(name)
 
     def free_name(self, base: str) -> str:
         """``base``, or ``base_2``, ``base_3``... when a feature already has that name."""
@@ -393,10 +406,14 @@ def _recency_family(q: _Query, windows: list[int]) -> None:
         _purchase_key(q.layout.plan_ranks if q.with_plan else ()).alias("_s_key"),
         pl.col(AMOUNT).alias("_s_amount"),
     ]
-    q.prepared[0] += [
-        _count("_s_key", _purchase_entry).alias("_p_n"),
-        _amount_where(_purchase_entry).alias("_p_rev"),
-    ]
+    q.prepare(
+        0,
+        *[
+            pl.col("_s_key").list.sort().alias("_seq_key"),
+            _count("_s_key", _purchase_entry).alias("_p_n"),
+            _amount_where(_purchase_entry).alias("_p_rev"),
+        ],
+    )
     q.add(
         q.days_since("_p_last"),
         "recency_days",
@@ -455,7 +472,7 @@ def _recency_family(q: _Query, windows: list[int]) -> None:
         for what, (cur, prev, fmt) in values.items():
             said = f"{{{what}_{w}d:{fmt}}} {what} in the last {w} days"
             vs = f"{said} vs {{{what}_prev_{w}d:{fmt}}} in the {w} days before"
-            q.prepared[0] += [cur.alias(f"_{what}_{w}"), prev.alias(f"_{what}_prev_{w}")]
+            q.prepare(0, *[cur.alias(f"_{what}_{w}"), prev.alias(f"_{what}_prev_{w}")])
             c, p = pl.col(f"_{what}_{w}").fill_null(0.0), pl.col(f"_{what}_prev_{w}").fill_null(0.0)
             q.add(c, f"{what}_{w}d", f"{what} in the last {w} days", said, "low")
             q.add(p, f"{what}_prev_{w}d", f"{what} in the {w} days before the last {w}", vs)
@@ -470,30 +487,33 @@ def _recency_family(q: _Query, windows: list[int]) -> None:
 
 def _gap_family(q: _Query) -> None:
     """Gaps between distinct purchase times (line items of one order share a time)."""
-    seconds = pl.col("_s_key").list.eval(_e.filter(_purchase_entry) // _SECOND_UNIT)
-    gaps = seconds.list.unique().list.sort().list.diff(null_behavior="drop") / 86_400
-    q.prepared[0].append(gaps.alias("_gaps"))
+    q.prepare(
+        1, pl.col("_seq_key").list.eval(_e.filter(_purchase_entry) // _SECOND_UNIT).alias("_times")
+    )
+    later, earlier = _pairs("_times")
+    # Zero gaps are line items of one order.
+    q.prepare(2, ((later - earlier).list.eval(_e.filter(_e > 0)) / 86_400).alias("_gaps"))
     gaps = pl.col("_gaps")
     q.add(
-        gaps.list.median(),
+        q.local(3, gaps.list.median(), "_gap_median"),
         "gap_median_days",
         "median days between purchases (null with a single purchase)",
         "usual gap between purchases {gap_median_days:.0f} days",
     )
     q.add(
-        gaps.list.mean(),
+        q.local(3, gaps.list.mean(), "_gap_mean"),
         "gap_mean_days",
         "mean days between purchases (null with a single purchase)",
         "average gap between purchases {gap_mean_days:.0f} days",
     )
     q.add(
-        gaps.list.std(),
+        q.local(3, gaps.list.std(), "_gap_std"),
         "gap_std_days",
         "standard deviation of days between purchases",
         "purchase gaps vary by {gap_std_days:.0f} days",
     )
     q.add(
-        gaps.list.last(),
+        q.local(3, gaps.list.last(), "_gap_last"),
         "gap_last_days",
         "days between the last two purchases",
         "last gap between purchases {gap_last_days:.0f} days; usual {gap_median_days:.0f} days",
@@ -552,11 +572,13 @@ def _failure_family(q: _Query, windows: list[int]) -> None:
     _judged_key(q)
     last_us = pl.col("_fc_key").list.eval(_e.filter(_failure_entry) // _JUDGED_UNIT).list.max()
     cutoff_us = (q.cutoff - _EPOCH_1970) // timedelta(microseconds=1)
-    q.prepared[0] += [
-        _count("_fc_key", _failure_entry).alias("_f_n"),
-        _after_last_purchase(complaints=False).alias("_f_open"),
-        ((cutoff_us - last_us) / _US_PER_DAY).alias("_f_days"),
-    ]
+    q.joined.extend(
+        [
+            _count("_fc_key", _failure_entry).alias("_f_n"),
+            _after_last_purchase(complaints=False).alias("_f_open"),
+            ((cutoff_us - last_us) / _US_PER_DAY).alias("_f_days"),
+        ],
+    )
     for w in windows:
         after = _judged_key_after(q.cutoff - timedelta(days=w))
         q.add(
@@ -719,63 +741,89 @@ def _usage_family(q: _Query) -> None:
         )
 
 
+def _pairs(column: str) -> tuple[pl.Expr, pl.Expr]:
+    """Each element of a time-ordered list and the one before it, as two aligned
+    lists (slicing is vectorised; ``shift`` inside ``list.eval`` runs list by list)."""
+    values = pl.col(column)
+    return values.list.slice(1), values.list.head(values.list.len() - 1)
+
+
+def _mask(values: pl.Expr, cond: pl.Expr) -> pl.Expr:
+    """1.0 where ``cond`` holds on an element, else 0.0 (null stays null)."""
+    return values.list.eval(cond.cast(pl.Float64))
+
+
 def _plan_family(q: _Query) -> None:
     """Current plan, plan changes, downgrades and price increases on the same plan,
     from each customer's purchase-key and amount lists put in time order."""
     names = {rank: plan for plan, rank in q.layout.plan_ranks if rank < _PURCHASE_BIT}
     latest = pl.col("_s_key").list.eval(_e.filter(_rank_entry > 0)).list.max() % _PURCHASE_BIT
     q.add(
-        latest.replace_strict(names, default=None, return_dtype=pl.String),
+        q.local(0, latest.replace_strict(names, default=None, return_dtype=pl.String), "_plan"),
         "plan",
         "the customer's current plan (latest plan seen)",
         "on plan {plan}",
         kind="categorical",
     )
     order = pl.col("_s_key").list.eval(_e.arg_sort())
-    q.prepared[0] += [
-        pl.col("_s_key").list.sort().alias("_seq_key"),
-        pl.col("_s_amount").list.gather(order).alias("_seq_amount"),
-    ]
-    rank, prev_rank = _rank_entry, _rank_entry.shift()
-    change = ~_purchase_entry & (rank > 0) & (prev_rank > 0)
+    q.prepare(0, pl.col("_s_amount").list.gather(order).alias("_seq_amount"))
+    key, key_before = _pairs("_seq_key")
+    amount, amount_before = _pairs("_seq_amount")
+    q.prepare(
+        1,
+        _mask(key, _purchase_entry).alias("_is_p"),
+        _mask(key_before, _purchase_entry).alias("_was_p"),
+        (key.list.eval(_rank_entry) - key_before.list.eval(_rank_entry)).alias("_rank_step"),
+        (_mask(key, _rank_entry > 0) * _mask(key_before, _rank_entry > 0)).alias("_known"),
+        (amount - amount_before).alias("_amount_step"),
+        _mask(amount_before, _e > 0).alias("_paid_before"),
+        ((amount / amount_before - 1.0) * 100.0).alias("_amount_pct"),
+    )
+    step = pl.col("_rank_step")
+    change = _mask(key, ~_purchase_entry) * pl.col("_known")
+    # Consecutive purchases on one known plan where the amount went up.
+    q.prepare(
+        2,
+        (
+            pl.col("_is_p")
+            * pl.col("_was_p")
+            * pl.col("_known")
+            * _mask(step, _e == 0)
+            * pl.col("_paid_before")
+            * _mask(pl.col("_amount_step"), _e > 0)
+        ).alias("_inc"),
+    )
     if q.has_kind(EventKind.PLAN_CHANGE):
         q.add(
-            _count("_s_key", ~_purchase_entry),
+            q.local(0, _count("_s_key", ~_purchase_entry), "_pc_n"),
             "plan_changes_total",
             "plan changes up to the cutoff",
             "{plan_changes_total:.0f} plan changes",
         )
         q.add(
-            _count("_seq_key", change & (rank < prev_rank)),
+            q.local(2, (change * _mask(step, _e < 0)).list.sum().fill_null(0.0), "_down"),
             "downgrades_total",
             "plan changes to a cheaper plan",
             "{downgrades_total:.0f} downgrades to a cheaper plan",
             "high",
         )
         q.add(
-            _count("_seq_key", change & (rank > prev_rank)),
+            q.local(2, (change * _mask(step, _e > 0)).list.sum().fill_null(0.0), "_up"),
             "upgrades_total",
             "plan changes to a dearer plan",
             "{upgrades_total:.0f} upgrades",
             "low",
         )
-    # Consecutive purchases on one (known) plan where the amount went up.
-    same_plan = _purchase_entry & _purchase_entry.shift() & (rank == prev_rank) & (rank > 0)
-    went_up = (_e > _e.shift()) & (_e.shift() > 0)
-    increase = pl.col("_seq_key").list.eval(same_plan.fill_null(False).cast(pl.Float64)) * pl.col(
-        "_seq_amount"
-    ).list.eval(went_up.fill_null(False).cast(pl.Float64))
-    pct = pl.col("_seq_amount").list.eval((_e / _e.shift() - 1.0) * 100.0) * pl.col("_inc")
-    q.prepared[1].append(increase.alias("_inc"))
     q.add(
-        pl.col("_inc").list.sum().fill_null(0.0),
+        q.local(3, pl.col("_inc").list.sum().fill_null(0.0), "_increases"),
         "price_increases",
         "times the customer paid more than last time on the same plan",
         "{price_increases:.0f} price increases on the same plan",
         "high",
     )
+    pct = (pl.col("_amount_pct") * pl.col("_inc")).list.eval(_e.filter(_e > 0)).list.last()
     q.add(
-        pct.list.eval(_e.filter(_e > 0)).list.last(),
+        q.local(3, pct, "_last_pct"),
         "last_price_increase_pct",
         "size of the latest price increase on the same plan, in percent",
         "price went up {last_price_increase_pct:.0f}% last time",
@@ -841,7 +889,8 @@ def _activity_aggs(q: _Query) -> None:
         cond = q.band(30 * m, 30 * (m + 1)).any()
         q.purchase_aggs.append(cond.alias(f"_act{m}_p"))
         q.usage_aggs.append(cond.alias(f"_act{m}_u"))
-        q.failure_aggs.append(cond.alias(f"_act{m}_f"))
+        if q.failure_aggs:
+            q.failure_aggs.append(cond.alias(f"_act{m}_f"))
         q.other_aggs.append(cond.alias(f"_act{m}_o"))
 
 
@@ -888,9 +937,7 @@ def compute_features(
         _activity_aggs(q)
 
     frame = _aggregate(q, events, activity=relations is not None)
-    for stage in q.prepared:
-        frame = frame.with_columns(stage)
-    frame = frame.with_columns(q.features).with_columns(q.derived)
+    frame = frame.with_columns(q.joined).with_columns(q.features).with_columns(q.derived)
     names = list(q.specs)
     if relations is None:
         result = frame.select(CUSTOMER_ID, *names)
@@ -923,6 +970,10 @@ def _aggregate(q: _Query, events: pl.LazyFrame, *, activity: bool) -> pl.LazyFra
 
     p_aggs = [*q.purchase_aggs, _ts.min().alias("_first_p"), _ts.max().alias("_last_p")]
     p = ev.filter(in_p).with_columns(q.purchase_rows).group_by(CUSTOMER_ID).agg(p_aggs)
+    for stage in q.prepared:
+        p = p.with_columns(stage)
+    # The lists stay behind: the joins below move only the values derived from them.
+    p = p.select(~cs.by_dtype(pl.List))
     o_aggs = [
         *q.other_aggs,
         _ts.min().alias("_first_o"),
@@ -934,7 +985,7 @@ def _aggregate(q: _Query, events: pl.LazyFrame, *, activity: bool) -> pl.LazyFra
     branches = ["p", "o"]
     if judged:
         f_aggs = [*q.failure_aggs, _ts.min().alias("_first_f"), _ts.max().alias("_last_f")]
-        f = ev.filter(in_f).with_columns(q.failure_rows).group_by(CUSTOMER_ID).agg(f_aggs)
+        f = ev.filter(in_f).group_by(CUSTOMER_ID).agg(f_aggs)
         frame = frame.join(f, on=CUSTOMER_ID, how="full", coalesce=True)
         branches.append("f")
     if usage_apart:

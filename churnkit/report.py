@@ -28,43 +28,26 @@ from churnkit.actions import (
 )
 from churnkit.config import Settings
 from churnkit.errors import DataError, UsageError
-from churnkit.schema import CUSTOMER_ID, ChurnType
-from churnkit.snapshots import feature_vocabulary
-
-# Predict's columns (DESIGN `predict`), in its order.
-P_CHURN = "p_churn"
-P_VOLUNTARY = "p_voluntary"
-P_INVOLUNTARY = "p_involuntary"
-CHURN_TYPE = "churn_type"
-RISK_TIER = "risk_tier"
-VALUE = "value"
-VALUE_AT_RISK = "value_at_risk"
-SEGMENT = "segment"
-DRIVER_FEATURES = "driver_features"
-DRIVERS = ("driver_1", "driver_2", "driver_3")
-ACTION = "action"
-ACTION_REASON = "action_reason"
-AS_OF = "as_of"
-PREDICTION_COLUMNS = (
-    CUSTOMER_ID,
-    P_CHURN,
-    P_VOLUNTARY,
-    P_INVOLUNTARY,
-    CHURN_TYPE,
-    RISK_TIER,
-    VALUE,
-    VALUE_AT_RISK,
-    SEGMENT,
-    "customer_type",
-    "strategy",
-    "value_tier",
-    "lifecycle_stage",
-    *DRIVERS,
-    DRIVER_FEATURES,
+from churnkit.schema import (
     ACTION,
     ACTION_REASON,
     AS_OF,
+    CHURN_TYPE,
+    CUSTOMER_ID,
+    DRIVER_FEATURES,
+    DRIVERS,
+    P_CHURN,
+    P_INVOLUNTARY,
+    P_VOLUNTARY,
+    PREDICTION_COLUMNS,
+    RISK_TIER,
+    SEGMENT,
+    VALUE,
+    VALUE_AT_RISK,
+    ChurnType,
 )
+from churnkit.snapshots import feature_vocabulary
+
 REQUIRED = (CUSTOMER_ID, P_CHURN, VALUE, VALUE_AT_RISK)
 
 # What the report adds per customer (from the playbook, the control group and the budget).

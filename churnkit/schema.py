@@ -29,6 +29,46 @@ CARD_EXP_YEAR = "card_exp_year"
 BATCH = "_batch"
 DEDUP_KEY = "_dedup_key"
 
+# Per-customer outputs: labels, predictions, segments and actions share these names.
+CHURN_TYPE = "churn_type"
+P_CHURN = "p_churn"
+P_VOLUNTARY = "p_voluntary"
+P_INVOLUNTARY = "p_involuntary"
+RISK_TIER = "risk_tier"
+VALUE = "value"
+VALUE_AT_RISK = "value_at_risk"
+SEGMENT = "segment"
+CUSTOMER_TYPE = "customer_type"
+STRATEGY = "strategy"
+VALUE_TIER = "value_tier"
+LIFECYCLE_STAGE = "lifecycle_stage"
+DRIVERS = ("driver_1", "driver_2", "driver_3")
+DRIVER_FEATURES = "driver_features"
+ACTION = "action"
+ACTION_REASON = "action_reason"
+AS_OF = "as_of"
+# DESIGN's `predict` columns, in the order predictions are written.
+PREDICTION_COLUMNS = (
+    CUSTOMER_ID,
+    P_CHURN,
+    P_VOLUNTARY,
+    P_INVOLUNTARY,
+    CHURN_TYPE,
+    RISK_TIER,
+    VALUE,
+    VALUE_AT_RISK,
+    SEGMENT,
+    *DRIVERS,
+    ACTION,
+    ACTION_REASON,
+    CUSTOMER_TYPE,
+    STRATEGY,
+    VALUE_TIER,
+    LIFECYCLE_STAGE,
+    DRIVER_FEATURES,
+    AS_OF,
+)
+
 RELATED_CUSTOMER_ID = "related_customer_id"
 RELATION_KIND = "relation_kind"
 SINCE = "since"

@@ -67,8 +67,6 @@ from churnkit.errors import (
 )
 from churnkit.explain import (
     CANDIDATES_PER_DRIVER,
-    DRIVER_FEATURES,
-    driver_columns,
     driver_sentences,
     drop_implausible,
     risk_contributions,
@@ -77,26 +75,34 @@ from churnkit.explain import (
 from churnkit.features import FeatureLayout
 from churnkit.io import write_table
 from churnkit.model import RETRAIN_HINT, TRAIN_FIRST_HINT, ChurnModel
-from churnkit.schema import CUSTOMER_ID, KIND, ChurnType, EventKind
+from churnkit.schema import (
+    ACTION,
+    ACTION_REASON,
+    AS_OF,
+    CHURN_TYPE,
+    CUSTOMER_ID,
+    DRIVER_FEATURES,
+    DRIVERS,
+    KIND,
+    P_CHURN,
+    P_INVOLUNTARY,
+    P_VOLUNTARY,
+    PREDICTION_COLUMNS,
+    RISK_TIER,
+    SEGMENT,
+    VALUE,
+    VALUE_AT_RISK,
+    ChurnType,
+    EventKind,
+)
 from churnkit.snapshots import active_features, feature_vocabulary
 from churnkit.timeline import events_until, resolve_as_of
-from churnkit.value import VALUE, expected_remaining, monthly_churn_rate, trailing_revenue
+from churnkit.value import expected_remaining, monthly_churn_rate, trailing_revenue
 from churnkit.workspace import Workspace, atomic_path
 
 log = logging.getLogger(__name__)
 
-P_CHURN = "p_churn"
-P_VOLUNTARY = "p_voluntary"
-P_INVOLUNTARY = "p_involuntary"
-CHURN_TYPE = "churn_type"
-RISK_TIER = "risk_tier"
-VALUE_AT_RISK = "value_at_risk"
-SEGMENT = "segment"
-ACTION = "action"
-ACTION_REASON = "action_reason"
-AS_OF = "as_of"
-TOP_DRIVERS = 3
-DRIVERS = tuple(driver_columns(TOP_DRIVERS))
+TOP_DRIVERS = len(DRIVERS)
 LOW_TIER = "low"
 # Used as the churn_type cut when no risk tier is configured.
 DEFAULT_RISK_CUT = 0.5
@@ -109,23 +115,7 @@ SEGMENT_COLUMNS = {
     "value_tier": "value_tier",
     "lifecycle_stage": "lifecycle_stage",
 }
-OUTPUT_COLUMNS = (
-    CUSTOMER_ID,
-    P_CHURN,
-    P_VOLUNTARY,
-    P_INVOLUNTARY,
-    CHURN_TYPE,
-    RISK_TIER,
-    VALUE,
-    VALUE_AT_RISK,
-    SEGMENT,
-    *DRIVERS,
-    ACTION,
-    ACTION_REASON,
-    *[c for c in SEGMENT_COLUMNS if c != SEGMENT],
-    DRIVER_FEATURES,
-    AS_OF,
-)
+OUTPUT_COLUMNS = PREDICTION_COLUMNS
 _VOLUNTARY = ChurnType.VOLUNTARY.value
 _INVOLUNTARY = ChurnType.INVOLUNTARY.value
 _CHURNED = ChurnType.CHURNED.value

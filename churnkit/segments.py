@@ -76,8 +76,7 @@ from churnkit import labels
 from churnkit.config import SegmentSettings, Settings
 from churnkit.errors import DataError, ModelError
 from churnkit.features import FeatureLayout, compute_features, slug
-from churnkit.schema import CUSTOMER_ID, ChurnType
-from churnkit.snapshots import CHURN_TYPE
+from churnkit.schema import CHURN_TYPE, CUSTOMER_ID, ChurnType
 from churnkit.timeline import resolve_as_of
 
 logger = logging.getLogger(__name__)

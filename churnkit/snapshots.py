@@ -18,6 +18,7 @@ from churnkit.features import FeatureLayout, FeatureSet, FeatureSpec, compute_fe
 from churnkit.schema import (
     AMOUNT,
     CARD_EXPIRY,
+    CHURN_TYPE,
     CUSTOMER_ID,
     EVENT,
     EVENT_SCHEMA,
@@ -35,7 +36,6 @@ from churnkit.schema import (
     EventKind,
 )
 
-CHURN_TYPE = "churn_type"
 CUTOFF = "cutoff"
 
 

@@ -29,8 +29,8 @@ from churnkit.errors import (
 )
 from churnkit.features import FeatureLayout, feature_layout
 from churnkit.model import BINARY, MULTICLASS, ChurnModel
-from churnkit.schema import TS, ChurnType
-from churnkit.snapshots import CHURN_TYPE, CUTOFF, Snapshot, active_features, as_binary
+from churnkit.schema import CHURN_TYPE, TS, ChurnType
+from churnkit.snapshots import CUTOFF, Snapshot, active_features, as_binary
 from churnkit.timeline import cutoffs, events_until, resolve_as_of
 from churnkit.workspace import Workspace
 

@@ -23,10 +23,9 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from churnkit.schema import AMOUNT, CUSTOMER_ID, KIND, TS, EventKind
+from churnkit.schema import AMOUNT, CUSTOMER_ID, KIND, TS, VALUE, EventKind
 from churnkit.timeline import events_until
 
-VALUE = "value"
 MAX_LIFETIME_MONTHS = 36.0
 
 

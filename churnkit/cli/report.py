@@ -17,7 +17,8 @@ from churnkit.cli import _shell, app
 from churnkit.config import Settings
 from churnkit.errors import DataError, ModelError
 from churnkit.io import write_json
-from churnkit.report import DRIVER_FEATURES, Report, build_report, playbook_features
+from churnkit.report import Report, build_report, playbook_features
+from churnkit.schema import DRIVER_FEATURES
 from churnkit.scoring import latest_path
 from churnkit.workspace import Workspace, write_bytes_atomic, write_text_atomic
 

@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from churnkit.render.common import count, kv_table, money, pct
-from churnkit.schema import CUSTOMER_ID
-from churnkit.scoring import CHURN_TYPE, P_CHURN, VALUE_AT_RISK, Predictions
+from churnkit.schema import CHURN_TYPE, CUSTOMER_ID, P_CHURN, VALUE_AT_RISK
+from churnkit.scoring import Predictions
 
 TOP = 10
 KIND = {

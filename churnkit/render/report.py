@@ -29,25 +29,27 @@ from churnkit.charts import Chart
 from churnkit.io import escape_formulas
 from churnkit.render.common import count, money, pct
 from churnkit.report import (
-    ACTION,
     ACTION_COST,
-    CHURN_TYPE,
     CONTROL,
-    DRIVER_FEATURES,
-    DRIVERS,
     EXPECTED_SAVED_VALUE,
-    P_CHURN,
-    P_INVOLUNTARY,
-    P_VOLUNTARY,
     RANK,
     RETURN_PER_UNIT,
     SELECTED,
     SELECTION_REASON,
-    VALUE,
-    VALUE_AT_RISK,
     Report,
 )
-from churnkit.schema import CUSTOMER_ID
+from churnkit.schema import (
+    ACTION,
+    CHURN_TYPE,
+    CUSTOMER_ID,
+    DRIVER_FEATURES,
+    DRIVERS,
+    P_CHURN,
+    P_INVOLUNTARY,
+    P_VOLUNTARY,
+    VALUE,
+    VALUE_AT_RISK,
+)
 
 CONTROL_LABEL = "control: no action"
 BINARY_NOTE = "binary model (churned vs retained): no split into voluntary and involuntary churn"

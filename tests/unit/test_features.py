@@ -432,3 +432,40 @@ def test_slug_makes_column_fragments() -> None:
     assert slug("Report Run") == "report_run"
     assert slug("  ") == "x"
     assert slug("Café-Visits/Day") == "caf_visits_day"
+
+
+def test_window_edges_follow_the_cutoff_to_the_microsecond() -> None:
+    edge = datetime(2024, 5, 31, 23, 59, 59, 999_999)  # exactly 30 days before the cutoff
+    events = log(
+        row("edge", edge, amount=1.0),
+        row("edge", datetime(2024, 6, 1), amount=2.0),
+        row("edge", CUTOFF, amount=4.0),
+    )
+    got, _ = features(events, FeatureSettings(windows=[30]))
+    e = got["edge"]
+    assert (e["purchases_30d"], e["revenue_30d"]) == (2, 6)
+    assert (e["purchases_prev_30d"], e["revenue_prev_30d"]) == (1, 1)
+    assert e["recency_days"] == 0
+
+
+def test_ties_between_purchases_failures_and_complaints() -> None:
+    moment = at(6, 10)
+    events = log(
+        row("t", at(5, 1), amount=10.0),
+        row("t", moment, "payment_failed"),
+        row("t", moment, "complaint"),
+        row("t", moment, amount=10.0),
+    )
+    got, _ = features(events)
+    # A purchase at the failure's moment recovers it; a complaint is resolved only
+    # by a purchase strictly after it.
+    assert (got["t"]["failed_payments_unrecovered"], got["t"]["failed_recovered_share"]) == (0, 1)
+    assert got["t"]["complaints_unresolved"] == 1
+
+
+def test_a_customer_who_never_bought_has_counts_but_no_recency() -> None:
+    got, _ = features(USAGE_LOG)
+    v = got["v"]
+    assert (v["recency_days"], v["gap_median_days"], v["avg_purchase_amount"]) == (None, None, None)
+    assert (v["purchases_total"], v["revenue_365d"], v["purchases_trend_90d"]) == (0, 0, 0)
+    assert v["tenure_days"] == near(150.5)

@@ -303,6 +303,6 @@ def test_charts_are_png_and_the_same_data_draws_the_same_bytes():
 
 def test_report_columns_match_what_predict_writes():
     from churnkit import scoring
-    from churnkit.report import PREDICTION_COLUMNS
+    from churnkit.schema import PREDICTION_COLUMNS
 
-    assert set(PREDICTION_COLUMNS) == set(scoring.OUTPUT_COLUMNS)
+    assert scoring.OUTPUT_COLUMNS == PREDICTION_COLUMNS
