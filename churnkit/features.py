@@ -36,6 +36,7 @@ import polars.selectors as cs
 
 from churnkit import labels
 from churnkit.config import FeatureSettings, LabelSettings
+from churnkit.errors import ConfigError
 from churnkit.schema import (
     AMOUNT,
     CARD_EXPIRY,
@@ -58,8 +59,9 @@ logger = logging.getLogger(__name__)
 FeatureKind = Literal["numeric", "categorical"]
 RiskDirection = Literal["high", "low"]
 
-# Optional canonical columns whose presence switches feature families on.
-OPTIONAL_COLUMNS = (PLAN, REASON, EVENT, QUANTITY, CARD_EXPIRY)
+# Optional canonical columns whose presence switches feature families on (a
+# missing usage quantity counts one use, so quantity switches nothing).
+OPTIONAL_COLUMNS = (PLAN, REASON, EVENT, CARD_EXPIRY)
 
 _US_PER_DAY = 86_400_000_000
 _kind = pl.col(KIND)
@@ -73,9 +75,9 @@ _is_cancel = _kind == EventKind.CANCEL.value
 _is_signup = _kind == EventKind.SIGNUP.value
 _ts = pl.col(TS)
 
-# Stands for "no purchase yet" when counting events after the last purchase
-# (twice it still fits in 64 bits).
-_NO_PURCHASE = -(2**61)
+# Stands for "no purchase yet" when counting events after the last purchase (eight
+# times it, subtracted from a failure key, still fits in 64 bits).
+_NO_PURCHASE = -(2**59)
 
 # The longest usage window (``usage_<event>_90d``).
 USAGE_RECENT_DAYS = 90
@@ -189,17 +191,22 @@ def feature_layout(
     events: pl.LazyFrame, cutoff: datetime, settings: FeatureSettings
 ) -> FeatureLayout:
     """Inspect the events up to ``cutoff``: kinds present, optional columns that hold
-    any value, the most frequent usage events and the plans' price ranks."""
+    any value, the most frequent usage events and the plans' price ranks.
+
+    ``plan`` counts as present when purchases carry one (plans are ranked by their
+    average purchase amount), ``event`` when usage rows name one.
+    """
     ev = events_until(events, cutoff)
     names = set(ev.collect_schema().names())
     extras = [*settings.extra_numeric, *settings.extra_categorical]
     for col in extras:
         if col not in names:
             logger.warning("configured extra column %r is not in the data; skipped", col)
-    candidates = [c for c in (*OPTIONAL_COLUMNS, *extras) if c in names]
+    candidates = [c for c in (REASON, CARD_EXPIRY, *extras) if c in names]
     presence = [pl.col(c).is_not_null().any().alias(c) for c in candidates]
     queries = [ev.select(_kind.unique().cast(pl.String).implode().alias("kind"), *presence)]
-    if EVENT in names and settings.usage_top_events > 0:
+    with_events = EVENT in names and settings.usage_top_events > 0
+    if with_events:
         queries.append(
             ev.filter(_is_usage & pl.col(EVENT).is_not_null())
             .group_by(EVENT)
@@ -214,24 +221,21 @@ def feature_layout(
             .agg(pl.col(AMOUNT).mean().alias("price"))
             .sort(["price", PLAN])
         )
-    results = pl.collect_all(queries, engine="streaming")
-    kind_seen = set(results[0]["kind"].explode().drop_nulls().to_list())
+    first, *rest = pl.collect_all(queries, engine="streaming")
+    kind_seen = set(first["kind"].explode().drop_nulls().to_list())
     kinds = tuple(k.value for k in EventKind if k.value in kind_seen)
-    filled = {c for c in candidates if results[0][c].item()}
-    columns = tuple(c for c in OPTIONAL_COLUMNS if c in filled)
-    usage_events: tuple[str, ...] = ()
-    plan_ranks: tuple[tuple[str, int], ...] = ()
-    rest = results[1:]
-    if EVENT in names and settings.usage_top_events > 0:
-        usage_events = tuple(rest.pop(0)[EVENT].to_list())
-    if PLAN in names:
-        plans = rest.pop(0)[PLAN].to_list()
-        plan_ranks = tuple((p, i + 1) for i, p in enumerate(plans))
+    filled = {c for c in candidates if first[c].item()}
+    usage_events = tuple(rest.pop(0)[EVENT].to_list()) if with_events else ()
+    if EventKind.USAGE.value not in kinds:
+        usage_events = ()
+    plans = rest.pop(0)[PLAN].to_list() if PLAN in names else []
+    filled |= {PLAN} if plans else set()
+    filled |= {EVENT} if usage_events else set()
     return FeatureLayout(
         kinds=kinds,
-        columns=columns,
-        usage_events=usage_events if EventKind.USAGE.value in kinds else (),
-        plan_ranks=plan_ranks if PLAN in filled else (),
+        columns=tuple(c for c in OPTIONAL_COLUMNS if c in filled),
+        usage_events=usage_events,
+        plan_ranks=tuple((p, i + 1) for i, p in enumerate(plans)),
         extra_numeric=tuple(c for c in dict.fromkeys(settings.extra_numeric) if c in filled),
         extra_categorical=tuple(
             c for c in dict.fromkeys(settings.extra_categorical) if c in filled
@@ -250,6 +254,8 @@ class _Query:
     layout: FeatureLayout
     # Plan changes ride in the purchase branch (for downgrades) when plans are known.
     with_plan: bool = False
+    # The log has a usage quantity column.
+    quantity: bool = False
     # Per branch: aggregations (and for purchases, row-level columns computed once
     # before them). Branches: purchases (and plan changes), failed payments and
     # complaints (judged against the last purchase), other kinds, usage.
@@ -689,7 +695,7 @@ def _service_family(q: _Query) -> None:
 
 def _usage_family(q: _Query) -> None:
     """Usage quantities (a missing quantity counts one) for the top usage events."""
-    qty = pl.col(QUANTITY).fill_null(1.0) if q.has_column(QUANTITY) else pl.lit(1.0)
+    qty = pl.col(QUANTITY).fill_null(1.0) if q.quantity else pl.lit(1.0)
     q.add(
         q.days_since("_last_u"),
         "days_since_last_usage",
@@ -906,12 +912,24 @@ def compute_features(
 ) -> FeatureSet:
     """Features for every customer seen at or before ``cutoff``.
 
+    Families: recency, tenure and signup cohort; purchases and revenue per window of
+    ``settings.windows`` (``(cutoff - w, cutoff]``, to the second) with the window
+    before it and a trend; purchase gaps and the overdue ratio; failed payments
+    (windows, reasons, unrecovered, recovered share); refunds, complaints, cancels;
+    usage of the top usage events; plan, plan changes and price increases; card
+    expiry; configured extra columns; and with ``relations`` the network.
+
     ``layout`` fixes which features exist (default: derived from the events up to
     the cutoff). ``relations`` adds the network features; they need the customers
     active at the cutoff, taken from ``active`` (a ``customer_id`` frame) or else
     derived with ``labels.active_customers`` under ``label_settings``.
     """
     cutoff = naive_utc(cutoff)
+    bad = [w for w in settings.windows if w < 1]
+    if bad:
+        raise ConfigError(
+            f"setting `features.windows` must hold whole days of at least 1; got {bad}"
+        )
     require_columns(events, [CUSTOMER_ID, TS, KIND, AMOUNT], what="the event log")
     if layout is None:
         layout = feature_layout(events, cutoff, settings)
@@ -921,7 +939,8 @@ def compute_features(
         what="the event log",
     )
     with_plan = PLAN in layout.columns and bool(layout.plan_ranks)
-    q = _Query(cutoff, layout, with_plan=with_plan)
+    schema = events.collect_schema()
+    q = _Query(cutoff, layout, with_plan=with_plan, quantity=QUANTITY in schema)
     windows = sorted(set(settings.windows))
     _recency_family(q, windows)
     _gap_family(q)
@@ -932,7 +951,7 @@ def compute_features(
         _usage_family(q)
     if with_plan:
         _plan_family(q)
-    _attribute_family(q, dict(events.collect_schema()))
+    _attribute_family(q, dict(schema))
     if relations is not None:
         _activity_aggs(q)
 

@@ -14,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from churnkit.config import FeatureSettings
-from churnkit.errors import MissingColumnError
+from churnkit.errors import ConfigError, MissingColumnError
 from churnkit.features import (
     FeatureLayout,
     FeatureSet,
@@ -469,3 +469,31 @@ def test_a_customer_who_never_bought_has_counts_but_no_recency() -> None:
     assert (v["recency_days"], v["gap_median_days"], v["avg_purchase_amount"]) == (None, None, None)
     assert (v["purchases_total"], v["revenue_365d"], v["purchases_trend_90d"]) == (0, 0, 0)
     assert v["tenure_days"] == near(150.5)
+
+
+def test_a_window_of_zero_days_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"features\.windows"):
+        compute_features(USAGE_LOG, CUTOFF, settings=FeatureSettings(windows=[30, 0]))
+
+
+def test_plans_named_only_by_plan_changes_give_no_plan_features() -> None:
+    events = log(
+        row("a", at(5, 1), amount=5.0),
+        row("a", at(5, 2), "plan_change", cols={PLAN: "pro"}),
+    )
+    _, result = features(events)
+    assert result.layout.plan_ranks == ()
+    assert "plan" not in result.specs
+
+
+def test_without_any_purchase_every_failure_and_complaint_is_open() -> None:
+    events = log(
+        row("n", at(6, 1), "signup"),
+        row("n", at(6, 2), "payment_failed"),
+        row("n", at(6, 3), "payment_failed"),
+        row("n", at(6, 4), "complaint"),
+    )
+    got, _ = features(events)
+    n = got["n"]
+    assert (n["failed_payments_unrecovered"], n["failed_recovered_share"]) == (2, 0)
+    assert n["complaints_unresolved"] == 1

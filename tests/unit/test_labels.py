@@ -15,7 +15,6 @@ from polars.testing import assert_frame_equal
 
 from churnkit.config import LabelSettings
 from churnkit.labels import (
-    CHURN_TYPE,
     MIN_ACTIVE_WINDOW_DAYS,
     active_customers,
     active_window_days,
@@ -23,7 +22,7 @@ from churnkit.labels import (
     label_window,
     labelled_population,
 )
-from churnkit.schema import CUSTOMER_ID, EVENT_SCHEMA, KIND, TS, ChurnType
+from churnkit.schema import CHURN_TYPE, CUSTOMER_ID, EVENT_SCHEMA, KIND, TS, ChurnType
 from churnkit.timeline import end_of_day
 
 CUTOFF = end_of_day(date(2024, 6, 30))
