@@ -54,34 +54,36 @@ from pydantic import (
 )
 
 from churnkit.errors import ConfigError, DataError, UsageError
-from churnkit.schema import CUSTOMER_ID, ChurnType, require_columns
+from churnkit.schema import (
+    ACTION,
+    ACTION_REASON,
+    CHURN_TYPE,
+    CUSTOMER_ID,
+    CUSTOMER_TYPE,
+    DRIVER_FEATURES,
+    LIFECYCLE_STAGE,
+    P_CHURN,
+    RISK_TIER,
+    SEGMENT,
+    STRATEGY,
+    VALUE,
+    VALUE_AT_RISK,
+    VALUE_TIER,
+    ChurnType,
+    require_columns,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PLAYBOOK = Path("configs/actions.yaml")
 
-# Columns of the predictions frame (written by predict) that the playbook reads.
-P_CHURN = "p_churn"
-CHURN_TYPE = "churn_type"
-RISK_TIER = "risk_tier"
-VALUE = "value"
-VALUE_AT_RISK = "value_at_risk"
-SEGMENT = "segment"
-CUSTOMER_TYPE = "customer_type"
-STRATEGY = "strategy"
-VALUE_TIER = "value_tier"
-LIFECYCLE_STAGE = "lifecycle_stage"
-DRIVER_FEATURES = "driver_features"
-
 # Columns added here.
-ACTION = "action"
 ACTION_DESCRIPTION = "action_description"
 ACTION_CHANNEL = "action_channel"
 ACTION_LEVER = "action_lever"
 ACTION_COST = "action_cost"
 ACTION_SUCCESS_RATE = "action_success_rate"
 EXPECTED_SAVED_VALUE = "expected_saved_value"
-ACTION_REASON = "action_reason"
 CONTROL = "control"
 SELECTED = "selected"
 SELECTION_REASON = "selection_reason"
