@@ -19,6 +19,15 @@ from typing import Any, Literal
 import polars as pl
 
 from churnkit.actions import (
+    ACTION_CHANNEL,
+    ACTION_COST,
+    ACTION_DESCRIPTION,
+    ACTION_LEVER,
+    ACTION_SUCCESS_RATE,
+    CONTROL,
+    EXPECTED_SAVED_VALUE,
+    SELECTED,
+    SELECTION_REASON,
     BudgetPlan,
     Playbook,
     action_plan,
@@ -51,15 +60,6 @@ from churnkit.snapshots import feature_vocabulary
 REQUIRED = (CUSTOMER_ID, P_CHURN, VALUE, VALUE_AT_RISK)
 
 # What the report adds per customer (from the playbook, the control group and the budget).
-ACTION_DESCRIPTION = "action_description"
-ACTION_CHANNEL = "action_channel"
-ACTION_LEVER = "action_lever"
-ACTION_COST = "action_cost"
-ACTION_SUCCESS_RATE = "action_success_rate"
-EXPECTED_SAVED_VALUE = "expected_saved_value"
-CONTROL = "control"
-SELECTED = "selected"
-SELECTION_REASON = "selection_reason"
 RANK = "rank"
 ADDED_COLUMNS = (
     ACTION_DESCRIPTION,

@@ -25,19 +25,17 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from churnkit.charts import Chart
-from churnkit.io import escape_formulas
-from churnkit.render.common import count, money, pct
-from churnkit.report import (
+from churnkit.actions import (
     ACTION_COST,
     CONTROL,
     EXPECTED_SAVED_VALUE,
-    RANK,
-    RETURN_PER_UNIT,
     SELECTED,
     SELECTION_REASON,
-    Report,
 )
+from churnkit.charts import Chart
+from churnkit.io import escape_formulas
+from churnkit.render.common import count, money, pct
+from churnkit.report import RANK, RETURN_PER_UNIT, Report
 from churnkit.schema import (
     ACTION,
     CHURN_TYPE,
