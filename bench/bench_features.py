@@ -24,17 +24,17 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE, best_of, in_child, peak_rss_mib
 
-from churnkit.config import load_settings
-from churnkit.features import compute_features
-from churnkit.ingest import ingest
-from churnkit.io import scan_events
-from churnkit.labels import label_window
-from churnkit.model import ChurnModel, _encode_labels
-from churnkit.schema import AMOUNT, CUSTOMER_ID, TS, EventKind
-from churnkit.snapshots import as_binary
-from churnkit.synth import make_sample
-from churnkit.timeline import resolve_as_of
-from churnkit.workspace import Workspace
+from churnkit.core.config import load_settings
+from churnkit.core.io import scan_events
+from churnkit.core.schema import AMOUNT, CUSTOMER_ID, TS, EventKind
+from churnkit.core.timeline import resolve_as_of
+from churnkit.core.workspace import Workspace
+from churnkit.features.compute import compute_features
+from churnkit.features.snapshot import as_binary
+from churnkit.ingest.pipeline import ingest
+from churnkit.model.lightgbm import ChurnModel, _encode_labels
+from churnkit.population.labels import label_window
+from churnkit.sample.generator import make_sample
 
 SETTINGS = load_settings(None, env={})
 

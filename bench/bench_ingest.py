@@ -21,10 +21,10 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE, best_of, in_child, peak_rss_mib
 
-from churnkit.config import load_settings
-from churnkit.ingest import ingest
-from churnkit.synth import make_sample
-from churnkit.workspace import Workspace
+from churnkit.core.config import load_settings
+from churnkit.core.workspace import Workspace
+from churnkit.ingest.pipeline import ingest
+from churnkit.sample.generator import make_sample
 
 ROWS_PER_CUSTOMER_PROBE = 2000
 

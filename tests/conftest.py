@@ -14,8 +14,8 @@ from hypothesis import settings as hyp_settings
 from typer.testing import CliRunner
 
 from churnkit.cli import app
-from churnkit.config import Settings, load_settings
-from churnkit.workspace import Workspace
+from churnkit.core.config import Settings, load_settings
+from churnkit.core.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -96,9 +96,9 @@ def write_csv(tmp_path: Path) -> Callable[[str, str], Path]:
 @pytest.fixture(scope="session")
 def sample_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """A small generated export (billing, usage, referrals), ingested once per run."""
-    from churnkit.ingest import ingest
-    from churnkit.schema import EventKind
-    from churnkit.synth import make_sample
+    from churnkit.core.schema import EventKind
+    from churnkit.ingest.pipeline import ingest
+    from churnkit.sample.generator import make_sample
 
     root = tmp_path_factory.mktemp("sample")
     files = make_sample(root / "export", 1200, seed=5).paths

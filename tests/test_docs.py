@@ -10,8 +10,8 @@ import yaml
 from pydantic import BaseModel
 
 from churnkit.cli import app
-from churnkit.config import Settings, load_settings
-from churnkit.errors import ExitCode
+from churnkit.core.config import Settings, load_settings
+from churnkit.core.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

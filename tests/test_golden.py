@@ -18,8 +18,7 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-from churnkit.actions import Playbook, parse_playbook
-from churnkit.charts import Chart
+from churnkit.render.charts import Chart
 from churnkit.render.report import (
     embedded,
     report_csv,
@@ -28,7 +27,8 @@ from churnkit.render.report import (
     report_markdown,
     report_table,
 )
-from churnkit.report import Report, build_report
+from churnkit.report.report import Report, build_report
+from churnkit.retention.playbook import Playbook, parse_playbook
 
 GOLDEN = Path(__file__).parent / "golden"
 AS_OF = datetime(2026, 6, 30, 23, 59, 59, 999999)

@@ -23,9 +23,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from churnkit.config import DEFAULT_CONFIG, Settings, load_settings
-from churnkit.errors import ChurnkitError, ChurnkitWarning, ExitCode
-from churnkit.workspace import Workspace
+from churnkit.core.config import DEFAULT_CONFIG, Settings, load_settings
+from churnkit.core.errors import ChurnkitError, ChurnkitWarning, ExitCode
+from churnkit.core.workspace import Workspace
 
 P = ParamSpec("P")
 R = TypeVar("R")

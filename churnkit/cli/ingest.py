@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from churnkit.cli import _shell, app
-from churnkit.ingest import ingest
+from churnkit.core.schema import EventKind
+from churnkit.ingest.pipeline import ingest
 from churnkit.render.ingest import ingest_summary
-from churnkit.schema import EventKind
 
 
 @app.command("ingest")

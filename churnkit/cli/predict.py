@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from churnkit.cli import _shell, app
-from churnkit.io import scan_events, scan_relations
+from churnkit.core.io import scan_events, scan_relations
+from churnkit.core.timeline import end_of_day
+from churnkit.predict.pipeline import check_output_path, predict, read_segments, save_predictions
 from churnkit.render.predict import TOP, predict_summary
-from churnkit.scoring import check_output_path, predict, read_segments, save_predictions
-from churnkit.timeline import end_of_day
 
 AS_OF_HELP = "Analysis date (YYYY-MM-DD, the whole day) [default: the last event's day]."
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]

@@ -12,15 +12,15 @@ import polars as pl
 import typer
 from rich.console import Console
 
-from churnkit.actions import Playbook, load_playbook
 from churnkit.cli import _shell, app
-from churnkit.config import Settings
-from churnkit.errors import DataError, ModelError
-from churnkit.io import write_json
-from churnkit.report import Report, build_report, playbook_features
-from churnkit.schema import DRIVER_FEATURES
-from churnkit.scoring import latest_path
-from churnkit.workspace import Workspace, write_bytes_atomic, write_text_atomic
+from churnkit.core.config import Settings
+from churnkit.core.errors import DataError, ModelError
+from churnkit.core.io import write_json
+from churnkit.core.schema import DRIVER_FEATURES
+from churnkit.core.workspace import Workspace, write_bytes_atomic, write_text_atomic
+from churnkit.predict.pipeline import latest_path
+from churnkit.report.report import Report, build_report, playbook_features
+from churnkit.retention.playbook import Playbook, load_playbook
 
 TABLE_WIDTH = 100
 
@@ -170,7 +170,7 @@ def _emit(
     else:
         out = out or _default_path(workspace, report, fmt)
         with state.step("drawing charts"):
-            from churnkit.charts import report_charts
+            from churnkit.render.charts import report_charts
 
             charts = report_charts(report)
         if fmt is Format.HTML:

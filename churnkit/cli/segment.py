@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 
 from churnkit.cli import _shell, app
-from churnkit.health import churn_health
-from churnkit.io import scan_events, scan_relations, write_table
+from churnkit.core.io import scan_events, scan_relations, write_table
+from churnkit.core.timeline import end_of_day
+from churnkit.core.workspace import write_bytes_atomic, write_text_atomic
 from churnkit.render import segments as render
-from churnkit.segments import segment
-from churnkit.timeline import end_of_day
-from churnkit.workspace import write_bytes_atomic, write_text_atomic
+from churnkit.segment.health import churn_health
+from churnkit.segment.segments import segment
 
 AS_OF_HELP = "Analysis date (YYYY-MM-DD, the whole day) [default: the last event's day]."
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from churnkit.cli import _shell, app
-from churnkit.errors import ExitCode
-from churnkit.evaluate import evaluate, parse_gates
-from churnkit.io import scan_events, scan_relations
+from churnkit.core.errors import ExitCode
+from churnkit.core.io import scan_events, scan_relations
+from churnkit.model.training import train
+from churnkit.quality.evaluate import evaluate, parse_gates
 from churnkit.render.training import gate_summary, train_summary
-from churnkit.training import train
 
 AS_OF_HELP = "Analysis date (YYYY-MM-DD, the whole day) [default: the last event's day]."
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
@@ -129,6 +129,6 @@ def _day(value: datetime | None) -> datetime | None:
     """A bare date means the whole day (DESIGN: Time)."""
     if value is None or value.time() != datetime.min.time():
         return value
-    from churnkit.timeline import end_of_day
+    from churnkit.core.timeline import end_of_day
 
     return end_of_day(value.date())

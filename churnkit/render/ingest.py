@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.table import Table
 
-from churnkit.ingest import IngestResult
+from churnkit.ingest.pipeline import IngestResult
 from churnkit.render.common import count, day, kv_table
 
 

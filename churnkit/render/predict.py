@@ -9,9 +9,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, P_CHURN, VALUE_AT_RISK
+from churnkit.predict.pipeline import Predictions
 from churnkit.render.common import count, kv_table, money, pct
-from churnkit.schema import CHURN_TYPE, CUSTOMER_ID, P_CHURN, VALUE_AT_RISK
-from churnkit.scoring import Predictions
 
 TOP = 10
 KIND = {

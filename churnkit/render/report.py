@@ -25,18 +25,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from churnkit.actions import (
-    ACTION_COST,
-    CONTROL,
-    EXPECTED_SAVED_VALUE,
-    SELECTED,
-    SELECTION_REASON,
-)
-from churnkit.charts import Chart
-from churnkit.io import escape_formulas
-from churnkit.render.common import count, money, pct
-from churnkit.report import RANK, RETURN_PER_UNIT, Report
-from churnkit.schema import (
+from churnkit.core.io import escape_formulas
+from churnkit.core.schema import (
     ACTION,
     CHURN_TYPE,
     CUSTOMER_ID,
@@ -47,6 +37,16 @@ from churnkit.schema import (
     P_VOLUNTARY,
     VALUE,
     VALUE_AT_RISK,
+)
+from churnkit.render.charts import Chart
+from churnkit.render.common import count, money, pct
+from churnkit.report.report import RANK, RETURN_PER_UNIT, Report
+from churnkit.retention.playbook import (
+    ACTION_COST,
+    CONTROL,
+    EXPECTED_SAVED_VALUE,
+    SELECTED,
+    SELECTION_REASON,
 )
 
 CONTROL_LABEL = "control: no action"

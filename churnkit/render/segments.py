@@ -24,9 +24,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from churnkit.health import HealthReport
 from churnkit.render.common import count, money, pct
-from churnkit.segments import DIMENSIONS, SegmentResult
+from churnkit.segment.health import HealthReport
+from churnkit.segment.segments import DIMENSIONS, SegmentResult
 
 TITLES = {
     "rfm_segment": "RFM segments",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.table import Table
 
-from churnkit.evaluate import GateReport
+from churnkit.model.training import TrainResult
+from churnkit.quality.evaluate import GateReport
 from churnkit.render.common import count, kv_table, money, num
-from churnkit.training import TrainResult
 
 # (key, label, higher is better)
 HEADLINE = (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from churnkit.errors import ExitCode
+from churnkit.core.errors import ExitCode
 
 GOOD_CSV = "customer_id,ts,amount\nc1,2025-03-14,10.00\nc2,2025-03-15,12.50\n"
 

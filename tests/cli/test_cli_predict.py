@@ -11,11 +11,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from churnkit.config import load_settings
-from churnkit.io import scan_events, scan_relations
-from churnkit.schema import KIND, EventKind
-from churnkit.training import train
-from churnkit.workspace import Workspace
+from churnkit.core.config import load_settings
+from churnkit.core.io import scan_events, scan_relations
+from churnkit.core.schema import KIND, EventKind
+from churnkit.core.workspace import Workspace
+from churnkit.model.training import train
 
 FAST = {"train": {"snapshots": 3, "lightgbm": {"num_boost_round": 150}}}
 # Few drivers keep the runs quick; the high tier still gets its own.

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from test_golden import CARD, HYPERLINK, PLAYBOOK, SCRIPT, fixed_predictions
 
-from churnkit.config import load_settings
-from churnkit.io import scan_events, scan_relations
-from churnkit.training import train
-from churnkit.workspace import Workspace
+from churnkit.core.config import load_settings
+from churnkit.core.io import scan_events, scan_relations
+from churnkit.core.workspace import Workspace
+from churnkit.model.training import train
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from churnkit.segments import STRATEGIES
-from churnkit.workspace import Workspace
+from churnkit.core.workspace import Workspace
+from churnkit.segment.segments import STRATEGIES
 
 DESIGN_COLUMNS = [
     "customer_id",

@@ -13,8 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from churnkit.io import scan_events
-from churnkit.workspace import Workspace
+from churnkit.core.io import scan_events
+from churnkit.core.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 ROWS = 300_000

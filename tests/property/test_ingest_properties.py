@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from churnkit.config import load_settings
-from churnkit.errors import DataError
-from churnkit.ingest import ingest
-from churnkit.io import scan_events
-from churnkit.workspace import Workspace
+from churnkit.core.config import load_settings
+from churnkit.core.errors import DataError
+from churnkit.core.io import scan_events
+from churnkit.core.workspace import Workspace
+from churnkit.ingest.pipeline import ingest
 
 IDS = st.sampled_from(["c1", "c2", " c3 ", "", "  ", "=cmd()", "<script>", "ü-7", "c1"])
 DATES = st.sampled_from(

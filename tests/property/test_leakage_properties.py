@@ -15,10 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from churnkit.config import FeatureSettings, LabelSettings
-from churnkit.features import compute_features
-from churnkit.labels import active_customers, label_window, labelled_population
-from churnkit.schema import (
+from churnkit.core.config import FeatureSettings, LabelSettings
+from churnkit.core.schema import (
     CARD_EXPIRY,
     CUSTOMER_ID,
     EVENT,
@@ -33,7 +31,9 @@ from churnkit.schema import (
     TS,
     EventKind,
 )
-from churnkit.timeline import end_of_day
+from churnkit.core.timeline import end_of_day
+from churnkit.features.compute import compute_features
+from churnkit.population.labels import active_customers, label_window, labelled_population
 
 START = datetime(2024, 1, 1)
 CUTOFF = end_of_day(date(2024, 6, 30))

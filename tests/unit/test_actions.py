@@ -16,8 +16,9 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from churnkit import actions
-from churnkit.actions import (
+from churnkit.core.errors import ConfigError, DataError, ExitCode, UsageError
+from churnkit.retention import playbook as actions
+from churnkit.retention.playbook import (
     Playbook,
     action_plan,
     assign_actions,
@@ -26,7 +27,6 @@ from churnkit.actions import (
     parse_playbook,
     select_within_budget,
 )
-from churnkit.errors import ConfigError, DataError, ExitCode, UsageError
 
 SHIPPED = Path(__file__).resolve().parents[2] / "configs" / "actions.yaml"
 

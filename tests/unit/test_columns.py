@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from churnkit import schema as s
-from churnkit.columns import STATUS, map_columns
-from churnkit.errors import DataError, MissingColumnError
+from churnkit.core import schema as s
+from churnkit.core.errors import DataError, MissingColumnError
+from churnkit.ingest.columns import STATUS, map_columns
 
 SOURCE = "exports/billing.csv"
 

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from churnkit.config import LabelSettings, Settings, TrainSettings, load_settings
-from churnkit.errors import ConfigError, ExitCode
+from churnkit.core.config import LabelSettings, Settings, TrainSettings, load_settings
+from churnkit.core.errors import ConfigError, ExitCode
 
 
 def write_config(directory: Path, data: Any, name: str = "churnkit.yaml") -> Path:

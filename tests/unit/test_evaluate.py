@@ -7,18 +7,18 @@ from datetime import datetime
 
 import pytest
 
-from churnkit.errors import DataError, ModelError, UsageError
-from churnkit.evaluate import evaluate, parse_gates
-from churnkit.io import scan_events
-from churnkit.training import train
-from churnkit.workspace import Workspace
+from churnkit.core.errors import DataError, ModelError, UsageError
+from churnkit.core.io import scan_events
+from churnkit.core.workspace import Workspace
+from churnkit.model.training import train
+from churnkit.quality.evaluate import evaluate, parse_gates
 
 TRAIN_AS_OF = datetime(2026, 5, 31, 23, 59, 59, 999999)
 
 
 @pytest.fixture(scope="module")
 def backtest_model(sample_workspace, tmp_path_factory):  # type: ignore[no-untyped-def]
-    from churnkit.config import load_settings
+    from churnkit.core.config import load_settings
 
     settings = load_settings(
         None, env={}, overrides={"train": {"snapshots": 3, "lightgbm": {"num_boost_round": 150}}}

@@ -8,8 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from churnkit.config import FeatureSettings
-from churnkit.explain import (
+from churnkit.core.config import FeatureSettings
+from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, KIND_DTYPE, REASON, TS
+from churnkit.features.compute import FeatureSpec, compute_features
+from churnkit.predict.drivers import (
     NO_DRIVER,
     driver_sentences,
     drop_implausible,
@@ -18,8 +20,6 @@ from churnkit.explain import (
     risk_contributions,
     top_drivers,
 )
-from churnkit.features import FeatureSpec, compute_features
-from churnkit.schema import AMOUNT, CUSTOMER_ID, KIND, KIND_DTYPE, REASON, TS
 
 CUTOFF = datetime(2026, 6, 30, 23, 59, 59, 999999)
 

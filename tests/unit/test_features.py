@@ -13,17 +13,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from churnkit.config import FeatureSettings
-from churnkit.errors import ConfigError, MissingColumnError
-from churnkit.features import (
-    FeatureLayout,
-    FeatureSet,
-    FeatureSpec,
-    compute_features,
-    feature_layout,
-    slug,
-)
-from churnkit.schema import (
+from churnkit.core.config import FeatureSettings
+from churnkit.core.errors import ConfigError, MissingColumnError
+from churnkit.core.schema import (
     CARD_EXPIRY,
     CUSTOMER_ID,
     EVENT,
@@ -37,7 +29,15 @@ from churnkit.schema import (
     SINCE,
     TS,
 )
-from churnkit.timeline import end_of_day
+from churnkit.core.timeline import end_of_day
+from churnkit.features.compute import (
+    FeatureLayout,
+    FeatureSet,
+    FeatureSpec,
+    compute_features,
+    feature_layout,
+    slug,
+)
 
 CUTOFF = end_of_day(date(2024, 6, 30))
 DEFAULT = FeatureSettings()

@@ -9,9 +9,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from churnkit.config import load_settings
-from churnkit.health import churn_health
-from churnkit.schema import KIND_DTYPE
+from churnkit.core.config import load_settings
+from churnkit.core.schema import KIND_DTYPE
+from churnkit.segment.health import churn_health
 
 AS_OF = datetime(2025, 4, 30, 23, 59, 59, 999_999)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from churnkit import schema as s
-from churnkit.errors import DataError, MissingColumnError
-from churnkit.ingest import ingest
-from churnkit.io import scan_events
+from churnkit.core import schema as s
+from churnkit.core.errors import DataError, MissingColumnError
+from churnkit.core.io import scan_events
+from churnkit.ingest.pipeline import ingest
 
 MESSY = """Customer ID,Invoice Date,Amount,Status,Plan,Card Exp,Channel
 c1,2025-03-14 09:31:00,$1,234.50,paid,pro,03/27,web

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from churnkit.errors import DataError
-from churnkit.io import escape_formulas, expand_sources, write_table
+from churnkit.core.errors import DataError
+from churnkit.core.io import escape_formulas, expand_sources, write_table
 
 
 @pytest.fixture

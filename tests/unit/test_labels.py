@@ -13,8 +13,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from churnkit.config import LabelSettings
-from churnkit.labels import (
+from churnkit.core.config import LabelSettings
+from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, EVENT_SCHEMA, KIND, TS, ChurnType
+from churnkit.core.timeline import end_of_day
+from churnkit.population.labels import (
     MIN_ACTIVE_WINDOW_DAYS,
     active_customers,
     active_window_days,
@@ -22,8 +24,6 @@ from churnkit.labels import (
     label_window,
     labelled_population,
 )
-from churnkit.schema import CHURN_TYPE, CUSTOMER_ID, EVENT_SCHEMA, KIND, TS, ChurnType
-from churnkit.timeline import end_of_day
 
 CUTOFF = end_of_day(date(2024, 6, 30))
 HORIZON, GRACE = 30, 7

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from churnkit.metrics import (
+from churnkit.model.metrics import (
     binary_metrics,
     expected_max_profit,
     failed_payment_baseline,

@@ -9,10 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from churnkit.config import LightGBMParams
-from churnkit.errors import DataError, ModelError
-from churnkit.metrics import binary_metrics, multiclass_metrics
-from churnkit.model import BINARY, CARD_FILE, MODEL_FILE, MULTICLASS, ChurnModel
+from churnkit.core.config import LightGBMParams
+from churnkit.core.errors import DataError, ModelError
+from churnkit.model.lightgbm import BINARY, CARD_FILE, MODEL_FILE, MULTICLASS, ChurnModel
+from churnkit.model.metrics import binary_metrics, multiclass_metrics
 
 PARAMS = LightGBMParams(
     num_boost_round=150,

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from churnkit.errors import DataError
-from churnkit.parsing import (
+from churnkit.core.errors import DataError
+from churnkit.core.schema import EventKind
+from churnkit.ingest.parsing import (
     card_expiry_from_parts,
     card_expiry_from_text,
     parse_amount,
@@ -20,7 +21,6 @@ from churnkit.parsing import (
     plan_dates,
     status_lookup,
 )
-from churnkit.schema import EventKind
 
 COLUMN = "Invoice Date"
 SOURCE = "exports/march.csv"

@@ -20,7 +20,7 @@ from test_golden import (
     table_text,
 )
 
-from churnkit.errors import DataError, UsageError
+from churnkit.core.errors import DataError, UsageError
 from churnkit.render.report import (
     embedded,
     report_csv,
@@ -28,7 +28,7 @@ from churnkit.render.report import (
     report_json,
     report_markdown,
 )
-from churnkit.report import build_report, playbook_features
+from churnkit.report.report import build_report, playbook_features
 
 
 def build(**kwargs):
@@ -277,7 +277,7 @@ def test_json_has_the_documented_keys():
 
 
 def test_charts_are_png_and_the_same_data_draws_the_same_bytes():
-    from churnkit.charts import report_charts
+    from churnkit.render.charts import report_charts
 
     report = fixed_report()
     charts = report_charts(report)
@@ -302,7 +302,7 @@ def test_charts_are_png_and_the_same_data_draws_the_same_bytes():
 
 
 def test_report_columns_match_what_predict_writes():
-    from churnkit import scoring
-    from churnkit.schema import PREDICTION_COLUMNS
+    from churnkit.core.schema import PREDICTION_COLUMNS
+    from churnkit.predict import pipeline as scoring
 
     assert scoring.OUTPUT_COLUMNS == PREDICTION_COLUMNS

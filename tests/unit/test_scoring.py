@@ -14,24 +14,24 @@ import numpy as np
 import polars as pl
 import pytest
 
-from churnkit.config import Settings, load_settings
-from churnkit.errors import ChurnkitWarning, ConfigError, ExitCode, LeakageWarning, ModelError
-from churnkit.explain import risk_contributions
-from churnkit.features import FeatureLayout
-from churnkit.io import scan_events, scan_relations
-from churnkit.model import ChurnModel
-from churnkit.schema import AMOUNT, CUSTOMER_ID, KIND, TS, EventKind
-from churnkit.scoring import (
+from churnkit.core.config import Settings, load_settings
+from churnkit.core.errors import ChurnkitWarning, ConfigError, ExitCode, LeakageWarning, ModelError
+from churnkit.core.io import scan_events, scan_relations
+from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, TS, EventKind
+from churnkit.core.workspace import Workspace
+from churnkit.features.compute import FeatureLayout
+from churnkit.features.snapshot import active_features
+from churnkit.model.lightgbm import ChurnModel
+from churnkit.model.training import train
+from churnkit.predict.drivers import risk_contributions
+from churnkit.predict.pipeline import (
     OUTPUT_COLUMNS,
     Predictions,
     predict,
     risk_tiers,
     save_predictions,
 )
-from churnkit.snapshots import active_features
-from churnkit.training import train
-from churnkit.value import MAX_LIFETIME_MONTHS, monthly_churn_rate
-from churnkit.workspace import Workspace
+from churnkit.predict.value import MAX_LIFETIME_MONTHS, monthly_churn_rate
 
 FAST = {"train": {"snapshots": 3, "lightgbm": {"num_boost_round": 150}}}
 NO_FAILURES = pl.col(KIND) != EventKind.PAYMENT_FAILED.value

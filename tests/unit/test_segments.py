@@ -10,10 +10,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from churnkit.config import load_settings
-from churnkit.errors import DataError, ModelError
-from churnkit.schema import KIND_DTYPE
-from churnkit.segments import STRATEGIES, rfm_score, rfm_segment_expr, segment
+from churnkit.core.config import load_settings
+from churnkit.core.errors import DataError, ModelError
+from churnkit.core.schema import KIND_DTYPE
+from churnkit.segment.segments import STRATEGIES, rfm_score, rfm_segment_expr, segment
 
 AS_OF = datetime(2025, 6, 30, 23, 59, 59, 999_999)
 

@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from churnkit.errors import UsageError
-from churnkit.ingest import ingest
-from churnkit.synth import (
+from churnkit.core.errors import UsageError
+from churnkit.ingest.pipeline import ingest
+from churnkit.sample.generator import (
     RELATION_COLUMNS,
     TRANSACTION_COLUMNS,
     USAGE_COLUMNS,

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from churnkit.errors import DataError, ExitCode, InsufficientHistoryError, UsageError
-from churnkit.schema import CUSTOMER_ID, TS
-from churnkit.timeline import (
+from churnkit.core.errors import DataError, ExitCode, InsufficientHistoryError, UsageError
+from churnkit.core.schema import CUSTOMER_ID, TS
+from churnkit.core.timeline import (
     MIN_HISTORY_DAYS,
     cutoffs,
     end_of_day,

@@ -10,14 +10,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from churnkit.errors import InsufficientHistoryError, SingleChurnKindWarning
-from churnkit.features import FeatureLayout
-from churnkit.io import scan_events, scan_relations
-from churnkit.model import ChurnModel
-from churnkit.schema import KIND, TS, EventKind
-from churnkit.snapshots import active_features
-from churnkit.training import train
-from churnkit.workspace import Workspace
+from churnkit.core.errors import InsufficientHistoryError, SingleChurnKindWarning
+from churnkit.core.io import scan_events, scan_relations
+from churnkit.core.schema import KIND, TS, EventKind
+from churnkit.core.workspace import Workspace
+from churnkit.features.compute import FeatureLayout
+from churnkit.features.snapshot import active_features
+from churnkit.model.lightgbm import ChurnModel
+from churnkit.model.training import train
 
 AS_OF = datetime(2026, 8, 31, 23, 59, 59, 999999)
 

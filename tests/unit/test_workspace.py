@@ -10,8 +10,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from churnkit.errors import DataError, ExitCode, UsageError
-from churnkit.workspace import Workspace, atomic_path, write_bytes_atomic, write_text_atomic
+from churnkit.core.errors import DataError, ExitCode, UsageError
+from churnkit.core.workspace import Workspace, atomic_path, write_bytes_atomic, write_text_atomic
 
 
 class WriterCrashed(RuntimeError):
@@ -97,7 +97,7 @@ def test_lock_held_by_another_process(workspace):
     holder = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from churnkit.workspace import Workspace\n"
+        "from churnkit.core.workspace import Workspace\n"
         "with Workspace(Path(sys.argv[1])).lock():\n"
         "    print('held', flush=True)\n"
         "    sys.stdin.readline()\n"
