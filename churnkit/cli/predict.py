@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from churnkit.cli import _shell, app
+from churnkit.cli import _options, _shell, app
+from churnkit.cli._options import AsOf, JsonOut, ModelName
 from churnkit.core.io import scan_events, scan_relations
-from churnkit.core.timeline import end_of_day
 from churnkit.predict.pipeline import check_output_path, predict, read_segments, save_predictions
 from churnkit.render.predict import TOP, predict_summary
-
-AS_OF_HELP = "Analysis date (YYYY-MM-DD, the whole day) [default: the last event's day]."
-DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
 
 
 @app.command("predict")
 @_shell.guarded
 def predict_command(
-    as_of: Annotated[datetime | None, typer.Option(help=AS_OF_HELP, formats=DATE_FORMATS)] = None,
-    model: Annotated[str | None, typer.Option(help="Model name [train.model].")] = None,
+    as_of: AsOf = None,
+    model: ModelName = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -30,7 +26,7 @@ def predict_command(
             "WORKSPACE/predictions/predictions-AS_OF.parquet."
         ),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Score every active customer: churn probability and kind, value at risk, drivers.
 
@@ -59,11 +55,7 @@ def predict_command(
     settings = state.settings()
     workspace = state.workspace_of(settings)
     events = scan_events(workspace)
-    day = (
-        end_of_day(as_of.date())
-        if as_of is not None and as_of.time() == datetime.min.time()
-        else as_of
-    )
+    day = _options.day(as_of)
     with state.step("scoring"), workspace.lock():
         result = predict(
             events,

@@ -19,26 +19,16 @@ from churnkit.core.io import write_json
 from churnkit.core.schema import DRIVER_FEATURES
 from churnkit.core.workspace import Workspace, write_bytes_atomic, write_text_atomic
 from churnkit.predict.pipeline import latest_path
+from churnkit.render.formats import DOCUMENT_SUFFIX, Format
 from churnkit.report.report import Report, build_report, playbook_features
 from churnkit.retention.playbook import Playbook, load_playbook
 
 TABLE_WIDTH = 100
 
 
-class Format(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    CSV = "csv"
-    MARKDOWN = "markdown"
-    HTML = "html"
-
-
 class KindChoice(StrEnum):
     VOLUNTARY = "voluntary"
     INVOLUNTARY = "involuntary"
-
-
-SUFFIX = {Format.MARKDOWN: ".md", Format.HTML: ".html"}
 
 
 @app.command("report")
@@ -192,7 +182,7 @@ def _emit(
 
 def _default_path(workspace: Workspace, report: Report, fmt: Format) -> Path:
     stamp = report.as_of.isoformat() if report.as_of else "latest"
-    return workspace.reports_dir / f"report-{stamp}{SUFFIX[fmt]}"
+    return workspace.reports_dir / f"report-{stamp}{DOCUMENT_SUFFIX[fmt]}"
 
 
 def _write_text(path: Path, text: str) -> None:

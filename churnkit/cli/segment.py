@@ -10,25 +10,16 @@ from typing import Annotated
 
 import typer
 
-from churnkit.cli import _shell, app
-from churnkit.core.io import scan_events, scan_relations, write_table
-from churnkit.core.timeline import end_of_day
+from churnkit.cli import _options, _shell, app
+from churnkit.cli._options import AsOf, JsonOut, ModelName
+from churnkit.core.io import escape_formulas, scan_events, scan_relations, write_table
 from churnkit.core.workspace import write_bytes_atomic, write_text_atomic
 from churnkit.render import segments as render
+from churnkit.render.formats import SUFFIX_FORMAT, Format
 from churnkit.segment.health import churn_health
 from churnkit.segment.segments import segment
 
-AS_OF_HELP = "Analysis date (YYYY-MM-DD, the whole day) [default: the last event's day]."
-DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
 log = logging.getLogger("churnkit")
-REPORT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
-
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
-    html = "html"
 
 
 class RiskSource(StrEnum):
@@ -40,7 +31,7 @@ class RiskSource(StrEnum):
 @app.command("segment")
 @_shell.guarded
 def segment_command(
-    as_of: Annotated[datetime | None, typer.Option(help=AS_OF_HELP, formats=DATE_FORMATS)] = None,
+    as_of: AsOf = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Also write the per-customer table here (.parquet, .csv or .json)."),
@@ -54,7 +45,10 @@ def segment_command(
     ] = False,
     output_format: Annotated[
         Format | None,
-        typer.Option("--format", help="Output: table, json, markdown or html [default: table]."),
+        typer.Option(
+            "--format",
+            help="table, json, csv (one row per customer), markdown or html [table].",
+        ),
     ] = None,
     report: Annotated[
         Path | None,
@@ -66,12 +60,12 @@ def segment_command(
         RiskSource | None,
         typer.Option(help="Risk for the strategy: auto, model or rules [segments.risk_source]."),
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model name [train.model].")] = None,
+    model: ModelName = None,
     horizon: Annotated[
         int | None,
         typer.Option(min=1, help="Window for the observed churn rate [labels.horizon]."),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Segment the active customers: RFM, lifecycle, behavioural type, value and strategy.
 
@@ -106,7 +100,7 @@ def segment_command(
             events,
             settings=settings,
             relations=relations,
-            as_of=_day(as_of),
+            as_of=_options.day(as_of),
             model_dir=workspace.model_dir(model or settings.train.model),
         )
         write_table(result.customers, workspace.segments_path)
@@ -119,9 +113,9 @@ def segment_command(
         with state.step("measuring churn health"):
             health_report = churn_health(events, settings=settings, as_of=result.as_of)
 
-    if fmt in (Format.markdown, Format.html):
+    if fmt in (Format.MARKDOWN, Format.HTML):
         heatmap = render.cohort_heatmap(health_report) if health_report is not None else None
-        if fmt is Format.html:
+        if fmt is Format.HTML:
             text = render.segment_html(result, health_report, heatmap)
         else:
             link = None
@@ -138,30 +132,32 @@ def segment_command(
             typer.echo(text, nl=False)
     for name, path in outputs.items():
         log.info("wrote %s: %s", name, path)
-    if fmt is Format.json:
+    if fmt is Format.JSON:
         state.emit_json(render.json_payload(result, health_report, outputs))
-    elif fmt is Format.table and not state.quiet:
+    elif fmt is Format.CSV:
+        typer.echo(escape_formulas(result.customers).write_csv(), nl=False)
+    elif fmt is Format.TABLE and not state.quiet:
         state.out.print(render.segment_summary(result, health_report))
 
 
 def _choose_format(given: Format | None, json_out: bool, report: Path | None) -> Format:
     if json_out:
-        if given not in (None, Format.json):
+        if given not in (None, Format.JSON):
             raise typer.BadParameter(f"--json and --format {given} disagree", param_hint="--json")
-        return Format.json
+        return Format.JSON
     if report is None:
-        return given or Format.table
-    if given in (Format.markdown, Format.html):
+        return given or Format.TABLE
+    if given in (Format.MARKDOWN, Format.HTML):
         return given
-    if given is Format.json:
+    if given in (Format.JSON, Format.CSV):
         raise typer.BadParameter("a report file is Markdown or HTML", param_hint="--report")
-    implied = REPORT_SUFFIXES.get(report.suffix.lower())
+    implied = SUFFIX_FORMAT.get(report.suffix.lower())
     if implied is None:
         raise typer.BadParameter(
             f"{report}: name a .md or .html file, or pass --format markdown|html",
             param_hint="--report",
         )
-    return Format(implied)
+    return implied
 
 
 def _image_path(report: Path | None, reports_dir: Path, as_of: datetime) -> Path:
@@ -169,10 +165,3 @@ def _image_path(report: Path | None, reports_dir: Path, as_of: datetime) -> Path
     if report is not None:
         return report.with_name(f"{report.stem}-cohorts.png")
     return reports_dir / f"segment-cohorts-{as_of:%Y-%m-%d}.png"
-
-
-def _day(value: datetime | None) -> datetime | None:
-    """A bare date means the whole day (DESIGN: Time)."""
-    if value is None or value.time() != datetime.min.time():
-        return value
-    return end_of_day(value.date())

@@ -7,26 +7,24 @@ from typing import Annotated
 
 import typer
 
-from churnkit.cli import _shell, app
+from churnkit.cli import _options, _shell, app
+from churnkit.cli._options import AsOf, JsonOut, ModelName
 from churnkit.core.errors import ExitCode
 from churnkit.core.io import scan_events, scan_relations
 from churnkit.model.training import train
 from churnkit.quality.evaluate import evaluate, parse_gates
 from churnkit.render.training import gate_summary, train_summary
 
-AS_OF_HELP = "Analysis date (YYYY-MM-DD, the whole day) [default: the last event's day]."
-DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
-
 
 @app.command("train")
 @_shell.guarded
 def train_command(
-    as_of: Annotated[datetime | None, typer.Option(help=AS_OF_HELP, formats=DATE_FORMATS)] = None,
+    as_of: AsOf = None,
     horizon: Annotated[
         int | None, typer.Option(min=1, help="Churn window in days [labels.horizon].")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model name [train.model].")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    model: ModelName = None,
+    json_out: JsonOut = False,
 ) -> None:
     """Train a churn model on leakage-free snapshots and print its validation metrics.
 
@@ -52,7 +50,7 @@ def train_command(
             settings=settings,
             workspace=workspace,
             relations=scan_relations(workspace),
-            as_of=_day(as_of),
+            as_of=_options.day(as_of),
             model_name=model,
         )
     if json_out:
@@ -68,10 +66,10 @@ def evaluate_command(
         datetime | None,
         typer.Option(
             help="Past date whose outcomes are known [default: the latest such date].",
-            formats=DATE_FORMATS,
+            formats=_options.DATE_FORMATS,
         ),
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model name [train.model].")] = None,
+    model: ModelName = None,
     fail_under: Annotated[
         list[str] | None,
         typer.Option(help="Minimum for a metric, e.g. auc=0.75 (repeatable)."),
@@ -83,7 +81,7 @@ def evaluate_command(
     max_drift: Annotated[
         list[str] | None, typer.Option(help="Maximum feature drift, e.g. psi=0.25.")
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    json_out: JsonOut = False,
 ) -> None:
     """Back-test a model at a past date and check the quality gates (exit 1 on failure).
 
@@ -115,7 +113,7 @@ def evaluate_command(
             settings=settings,
             model_dir=workspace.model_dir(model or settings.train.model),
             relations=scan_relations(workspace),
-            as_of=_day(as_of),
+            as_of=_options.day(as_of),
             gates=gates,
         )
     if json_out:
@@ -123,12 +121,3 @@ def evaluate_command(
     elif not state.quiet:
         state.out.print(gate_summary(report))
     _shell.exit_with(ExitCode.OK if report.passed else ExitCode.GATE_FAILED)
-
-
-def _day(value: datetime | None) -> datetime | None:
-    """A bare date means the whole day (DESIGN: Time)."""
-    if value is None or value.time() != datetime.min.time():
-        return value
-    from churnkit.core.timeline import end_of_day
-
-    return end_of_day(value.date())

@@ -19,11 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -37,6 +36,7 @@ from sklearn.linear_model import LogisticRegression
 from churnkit import __version__
 from churnkit.core.config import LightGBMParams
 from churnkit.core.errors import DataError, ModelError
+from churnkit.core.jsonable import jsonable
 from churnkit.core.schema import ChurnType
 from churnkit.core.workspace import write_text_atomic
 from churnkit.model.metrics import feature_profile, is_categorical_dtype, is_numeric_dtype
@@ -449,7 +449,7 @@ class ChurnModel:
         if clash:
             raise ValueError(f"card_extra may not set {clash}")
         text = self.booster_.model_to_string()
-        card = _jsonable({**self._card(text), **extra})
+        card = jsonable({**self._card(text), **extra})
         try:
             write_text_atomic(directory / MODEL_FILE, text)
             write_text_atomic(
@@ -725,22 +725,3 @@ def _sha256(text: str) -> str:
 def _few(names: Sequence[str], limit: int = 8) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON: numpy scalars unwrapped, nan/inf as null, dates as ISO text."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return value

@@ -26,6 +26,7 @@ from churnkit.core.errors import (
     LeakageWarning,
     SingleChurnKindWarning,
 )
+from churnkit.core.jsonable import jsonable
 from churnkit.core.schema import CHURN_TYPE, TS, ChurnType
 from churnkit.core.timeline import cutoffs, events_until, resolve_as_of
 from churnkit.core.workspace import Workspace
@@ -71,8 +72,8 @@ class TrainResult:
             "cutoffs": [c.isoformat() for c in self.cutoffs],
             "validation_cutoff": self.cutoffs[-1].isoformat(),
             "snapshots": self.snapshot_counts,
-            "metrics": _finite(self.metrics),
-            "baseline": _finite(self.baseline),
+            "metrics": jsonable(self.metrics),
+            "baseline": jsonable(self.baseline),
             "best_iteration": self.best_iteration,
             "features": list(self.features),
             "warnings": list(self.warnings),
@@ -184,8 +185,8 @@ def train(
                 for n, s in specs.items()
             },
             "snapshots": counts,
-            "metrics": _finite(scores),
-            "baseline": _finite(baseline),
+            "metrics": jsonable(scores),
+            "baseline": jsonable(baseline),
             "validation_best_iteration": validated.best_iteration_,
             "calibration_curve": calibration_curve(y_valid, 1.0 - proba[:, 0]),
             "feature_deciles": feature_deciles(valid_frame, y_valid, _top_features(final, 6)),
@@ -383,10 +384,6 @@ def data_fingerprint(events: pl.LazyFrame) -> str:
         pl.struct(pl.all().exclude("_batch")).hash(7).sum().alias("h"),
     ).collect(engine="streaming")
     return f"{row['n'].item()}-{row['h'].item():016x}"
-
-
-def _finite(values: dict[str, float]) -> dict[str, float | None]:
-    return {k: (None if v is None or not np.isfinite(v) else float(v)) for k, v in values.items()}
 
 
 __all__ = ["MULTICLASS", "TrainResult", "data_fingerprint", "train"]

@@ -65,6 +65,7 @@ from churnkit.core.errors import (
     UsageError,
 )
 from churnkit.core.io import write_table
+from churnkit.core.jsonable import jsonable
 from churnkit.core.schema import (
     ACTION,
     ACTION_REASON,
@@ -195,7 +196,7 @@ class Predictions:
             "actions": self.actions_used,
             "path": None if path is None else str(path),
             "notes": list(self.notes),
-            "top_customers": [_json_row(row) for row in customers],
+            "top_customers": jsonable(customers, digits=6),
         }
 
 
@@ -712,16 +713,6 @@ def save_predictions(
     except OSError as exc:
         raise DataError(f"cannot write {latest}: {exc.strerror or exc}") from None
     return path
-
-
-def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, float):
-            out[key] = None if not np.isfinite(value) else round(value, 6)
-        else:
-            out[key] = value
-    return out
 
 
 __all__ = [

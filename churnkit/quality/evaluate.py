@@ -20,6 +20,7 @@ import polars as pl
 
 from churnkit.core.config import Settings
 from churnkit.core.errors import DataError, DriftWarning, UsageError
+from churnkit.core.jsonable import finite
 from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, TS, VALUE, ChurnType
 from churnkit.core.timeline import end_of_day, resolve_as_of
 from churnkit.features.compute import FeatureLayout
@@ -79,9 +80,9 @@ class GateReport:
         top = self.drift.head(10)
         return {
             "passed": self.passed,
-            **{k: _clean(v) for k, v in self.metrics.items()},
-            "psi_max": _clean(self.drift["psi"].max() if self.drift.height else None),
-            **{k: _clean(v) for k, v in self.profit.items()},
+            **{k: finite(v) for k, v in self.metrics.items()},
+            "psi_max": finite(self.drift["psi"].max() if self.drift.height else None),
+            **{k: finite(v) for k, v in self.profit.items()},
             "model": self.model,
             "as_of": self.as_of.isoformat(),
             "horizon": self.horizon,
@@ -90,14 +91,14 @@ class GateReport:
             "gates": [
                 {
                     "metric": c.metric,
-                    "value": _clean(c.value),
+                    "value": finite(c.value),
                     "threshold": c.threshold,
                     "direction": c.direction,
                     "passed": c.passed,
                 }
                 for c in self.checks
             ],
-            "drift": dict(zip(top["feature"].to_list(), map(_clean, top["psi"]), strict=True)),
+            "drift": dict(zip(top["feature"].to_list(), map(finite, top["psi"]), strict=True)),
         }
 
 
@@ -223,10 +224,3 @@ def evaluate(
         drift=drift,
         checks=checks,
     )
-
-
-def _clean(value: Any) -> Any:
-    if value is None:
-        return None
-    value = float(value)
-    return value if np.isfinite(value) else None

@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from churnkit.core.io import escape_formulas
+from churnkit.core.jsonable import jsonable
 from churnkit.core.schema import (
     ACTION,
     CHURN_TYPE,
@@ -358,13 +359,13 @@ def report_json(report: Report) -> dict[str, Any]:
             "filters": report.filters,
             "summary": {
                 "active_customers": s.active_customers,
-                "expected_churners": _rounded(s.expected_churners),
-                "expected_churners_total": _num(s.expected_churners_total),
-                "value_at_risk": _num(s.value_at_risk),
-                "value_at_risk_by_kind": _rounded(s.value_at_risk_by_kind),
-                "revenue_at_risk": _num(s.revenue_at_risk),
+                "expected_churners": jsonable(s.expected_churners, digits=ROUND),
+                "expected_churners_total": jsonable(s.expected_churners_total, digits=ROUND),
+                "value_at_risk": jsonable(s.value_at_risk, digits=ROUND),
+                "value_at_risk_by_kind": jsonable(s.value_at_risk_by_kind, digits=ROUND),
+                "revenue_at_risk": jsonable(s.revenue_at_risk, digits=ROUND),
                 "customers_at_risk": s.customers_at_risk,
-                "total_value": _num(s.total_value),
+                "total_value": jsonable(s.total_value, digits=ROUND),
                 "risk_tiers": s.risk_tiers,
             },
             "control_group": {
@@ -385,9 +386,9 @@ def report_json(report: Report) -> dict[str, Any]:
     if report.budget is not None:
         b = report.budget
         payload["budget"] = {
-            "amount": _num(b.amount),
-            "spent": _num(b.spent),
-            "expected_saved_value": _num(b.expected_saved_value),
+            "amount": jsonable(b.amount, digits=ROUND),
+            "spent": jsonable(b.spent, digits=ROUND),
+            "expected_saved_value": jsonable(b.expected_saved_value, digits=ROUND),
             "customers": b.customers,
             "method": b.method,
             "chosen": _records(b.chosen),
@@ -399,7 +400,7 @@ def report_json(report: Report) -> dict[str, Any]:
             "mode": m.mode,
             "horizon": m.horizon,
             "trained_as_of": m.trained_as_of,
-            "metrics": _rounded(m.metrics),
+            "metrics": jsonable(m.metrics, digits=ROUND),
             "calibration": _records(report.calibration) if report.calibration is not None else [],
             "feature_deciles": {
                 f.feature: {"description": f.description, "deciles": _records(f.deciles)}
@@ -433,14 +434,6 @@ def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
     )
     records: list[dict[str, Any]] = json.loads(ready.write_json())
     return records
-
-
-def _num(x: float) -> float | None:
-    return None if x != x else round(x, ROUND)
-
-
-def _rounded(values: dict[str, float]) -> dict[str, float | None]:
-    return {k: _num(v) for k, v in values.items()}
 
 
 # --- Markdown ----------------------------------------------------------------------------

@@ -40,7 +40,6 @@ Queries are Polars expressions; Python only loops over the months of the report.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -48,6 +47,7 @@ from typing import Any
 import polars as pl
 
 from churnkit.core.config import Settings
+from churnkit.core.jsonable import jsonable, jsonable_rows
 from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, PLAN, REASON, TS, EventKind
 from churnkit.core.timeline import end_of_day, events_until, resolve_as_of
 from churnkit.population import labels
@@ -132,21 +132,21 @@ class HealthReport:
             "grace_days": self.grace,
             "recovery_days": self.recovery_days,
             "has_failed_payments": self.has_failed_payments,
-            "summary": {k: _clean(v) for k, v in self.summary.items()},
-            "months": _records(self.months),
-            "failed_payments": _records(self.failed_payments),
+            "summary": jsonable(self.summary),
+            "months": jsonable_rows(self.months),
+            "failed_payments": jsonable_rows(self.failed_payments),
             "failed_by_reason": (
-                None if self.failed_by_reason is None else _records(self.failed_by_reason)
+                None if self.failed_by_reason is None else jsonable_rows(self.failed_by_reason)
             ),
             "cohorts": [
                 {
                     "cohort": row["cohort"].isoformat(),
                     "customers": row["customers"],
-                    "retention": [_clean(row[c]) for c in row if c.startswith("m")],
+                    "retention": jsonable([row[c] for c in row if c.startswith("m")]),
                 }
                 for row in self.cohort_matrix().to_dicts()
             ],
-            "by_plan": None if self.by_plan is None else _records(self.by_plan),
+            "by_plan": None if self.by_plan is None else jsonable_rows(self.by_plan),
             "notes": list(self.notes),
         }
 
@@ -542,15 +542,3 @@ def _cohorts(
         .select(list(schema))
         .sort("cohort", "months_since")
     )
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dicts()]

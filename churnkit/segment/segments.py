@@ -74,6 +74,7 @@ import polars as pl
 
 from churnkit.core.config import SegmentSettings, Settings
 from churnkit.core.errors import DataError, ModelError
+from churnkit.core.jsonable import finite, jsonable
 from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, ChurnType
 from churnkit.core.timeline import resolve_as_of
 from churnkit.features.compute import FeatureLayout, compute_features, slug
@@ -134,11 +135,11 @@ class SegmentResult:
         by_dimension: dict[str, list[dict[str, Any]]] = {}
         for dim in DIMENSIONS:
             rows = self.summary.filter(pl.col("dimension") == dim).drop("dimension")
-            by_dimension[dim] = [_clean_row(r) for r in rows.to_dicts()]
+            by_dimension[dim] = jsonable(rows.to_dicts())
         return {
             "as_of": self.as_of.isoformat(),
             "customers": self.customers.height,
-            "revenue": _clean(self.customers["monetary"].sum()),
+            "revenue": finite(self.customers["monetary"].sum()),
             "rfm_window_days": self.rfm_window,
             "horizon": self.horizon,
             "outcomes_known": self.outcomes_known,
@@ -814,13 +815,3 @@ def model_risk(
         pl.Series(P_CHURN, 1.0 - proba[:, retained], dtype=pl.Float64)
     )
     return ModelRisk(frame=frame, model=model_dir.name, horizon=int(card.get("horizon", 0)))
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _clean_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _clean(v) for k, v in row.items()}
