@@ -41,11 +41,12 @@ from churnkit.core.schema import (
 )
 from churnkit.render.charts import Chart
 from churnkit.render.common import count, money, pct
-from churnkit.report.report import RANK, RETURN_PER_UNIT, Report
-from churnkit.retention.playbook import (
+from churnkit.report.result import RANK, Report
+from churnkit.retention.columns import (
     ACTION_COST,
     CONTROL,
     EXPECTED_SAVED_VALUE,
+    RETURN_PER_UNIT,
     SELECTED,
     SELECTION_REASON,
 )
