@@ -12,10 +12,10 @@ import typer
 
 from churnkit.cli import _options, _shell, app
 from churnkit.cli._options import AsOf, JsonOut, ModelName
-from churnkit.core.io import escape_formulas, scan_events, scan_relations, write_table
+from churnkit.core.io import scan_events, scan_relations, write_table
 from churnkit.core.workspace import write_bytes_atomic, write_text_atomic
 from churnkit.render import segments as render
-from churnkit.render.formats import SUFFIX_FORMAT, Format
+from churnkit.render.formats import SUFFIX_FORMAT, Format, frame_csv
 from churnkit.segment.health import churn_health
 from churnkit.segment.segments import segment
 
@@ -135,7 +135,7 @@ def segment_command(
     if fmt is Format.JSON:
         state.emit_json(render.json_payload(result, health_report, outputs))
     elif fmt is Format.CSV:
-        typer.echo(escape_formulas(result.customers).write_csv(), nl=False)
+        typer.echo(frame_csv(result.customers), nl=False)
     elif fmt is Format.TABLE and not state.quiet:
         state.out.print(render.segment_summary(result, health_report))
 

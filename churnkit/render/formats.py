@@ -148,11 +148,15 @@ class Table:
         return [[c.text(v) for c, v in zip(self.columns, row, strict=True)] for row in self.rows]
 
     def fitted(self) -> Table:
-        """The same table with every column at least as wide as its widest cell, so a
-        narrow terminal cuts the table rather than wrapping numbers and names."""
+        """The same table with every column at least as wide as its widest cell: cells
+        never wrap, headers may (onto two lines) where the terminal is narrow."""
         texts = self.texts()
         columns = tuple(
-            replace(column, min_width=max([column.min_width or 0, *(len(r[i]) for r in texts)]))
+            replace(
+                column,
+                min_width=max([column.min_width or 0, *(len(r[i]) for r in texts)]),
+                wrap=True,
+            )
             for i, column in enumerate(self.columns)
         )
         return replace(self, columns=columns)
