@@ -27,7 +27,7 @@ def customer_columns(report: Report) -> list[str]:
 
 
 def report_json(report: Report) -> dict[str, Any]:
-    s = report.summary
+    """The whole report as one JSON object (``--format json``)."""
     payload: dict[str, Any] = {
         "as_of": report.as_of.isoformat() if report.as_of else None,
         "model_type": "binary" if report.binary else "multiclass",
@@ -38,17 +38,7 @@ def report_json(report: Report) -> dict[str, Any]:
     payload.update(
         {
             "filters": report.filters,
-            "summary": {
-                "active_customers": s.active_customers,
-                "expected_churners": jsonable(s.expected_churners, digits=ROUND),
-                "expected_churners_total": jsonable(s.expected_churners_total, digits=ROUND),
-                "value_at_risk": jsonable(s.value_at_risk, digits=ROUND),
-                "value_at_risk_by_kind": jsonable(s.value_at_risk_by_kind, digits=ROUND),
-                "revenue_at_risk": jsonable(s.revenue_at_risk, digits=ROUND),
-                "customers_at_risk": s.customers_at_risk,
-                "total_value": jsonable(s.total_value, digits=ROUND),
-                "risk_tiers": s.risk_tiers,
-            },
+            "summary": _summary(report),
             "control_group": {
                 "share": report.control.share,
                 "customers": report.control.customers,
@@ -56,39 +46,62 @@ def report_json(report: Report) -> dict[str, Any]:
             },
             "customers": _records(report.customers.select(customer_columns(report))),
             "actions": _records(report.actions),
-            "budget": None,
+            "budget": _budget(report),
             "top_drivers": _records(report.drivers),
             "segments": _records(report.by_segment),
             "risk_distribution": _records(report.risk_distribution),
-            "model": None,
+            "model": _model(report),
             "notes": list(report.notes),
         }
     )
-    if report.budget is not None:
-        b = report.budget
-        payload["budget"] = {
-            "amount": jsonable(b.amount, digits=ROUND),
-            "spent": jsonable(b.spent, digits=ROUND),
-            "expected_saved_value": jsonable(b.expected_saved_value, digits=ROUND),
-            "customers": b.customers,
-            "method": b.method,
-            "chosen": _records(b.chosen),
-        }
-    if report.model is not None:
-        m = report.model
-        payload["model"] = {
-            "name": m.name,
-            "mode": m.mode,
-            "horizon": m.horizon,
-            "trained_as_of": m.trained_as_of,
-            "metrics": jsonable(m.metrics, digits=ROUND),
-            "calibration": _records(report.calibration) if report.calibration is not None else [],
-            "feature_deciles": {
-                f.feature: {"description": f.description, "deciles": _records(f.deciles)}
-                for f in report.feature_deciles
-            },
-        }
     return payload
+
+
+def _summary(report: Report) -> dict[str, Any]:
+    s = report.summary
+    return {
+        "active_customers": s.active_customers,
+        "expected_churners": jsonable(s.expected_churners, digits=ROUND),
+        "expected_churners_total": jsonable(s.expected_churners_total, digits=ROUND),
+        "value_at_risk": jsonable(s.value_at_risk, digits=ROUND),
+        "value_at_risk_by_kind": jsonable(s.value_at_risk_by_kind, digits=ROUND),
+        "revenue_at_risk": jsonable(s.revenue_at_risk, digits=ROUND),
+        "customers_at_risk": s.customers_at_risk,
+        "total_value": jsonable(s.total_value, digits=ROUND),
+        "risk_tiers": s.risk_tiers,
+    }
+
+
+def _budget(report: Report) -> dict[str, Any] | None:
+    b = report.budget
+    if b is None:
+        return None
+    return {
+        "amount": jsonable(b.amount, digits=ROUND),
+        "spent": jsonable(b.spent, digits=ROUND),
+        "expected_saved_value": jsonable(b.expected_saved_value, digits=ROUND),
+        "customers": b.customers,
+        "method": b.method,
+        "chosen": _records(b.chosen),
+    }
+
+
+def _model(report: Report) -> dict[str, Any] | None:
+    m = report.model
+    if m is None:
+        return None
+    return {
+        "name": m.name,
+        "mode": m.mode,
+        "horizon": m.horizon,
+        "trained_as_of": m.trained_as_of,
+        "metrics": jsonable(m.metrics, digits=ROUND),
+        "calibration": _records(report.calibration) if report.calibration is not None else [],
+        "feature_deciles": {
+            f.feature: {"description": f.description, "deciles": _records(f.deciles)}
+            for f in report.feature_deciles
+        },
+    }
 
 
 def report_csv(report: Report) -> str:

@@ -52,6 +52,7 @@ EXACT_CORE_LIMIT = 1500
 SOLVER_TIME_LIMIT = 20.0
 
 SelectionMethod = Literal["all_fit", "exact", "greedy", "unlimited"]
+Mask = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -114,30 +115,19 @@ def select_within_budget(frame: pl.DataFrame, budget: float | None) -> BudgetPla
         else np.zeros(frame.height, dtype=bool)
     )
     worth = (saved_np > 0) & ~control & np.isfinite(cost_np)
-    chosen = np.zeros(frame.height, dtype=bool)
-    too_dear = np.zeros(frame.height, dtype=bool)
-    shortfall = 0.0
-    method: SelectionMethod
-    if budget is None:
-        chosen = worth
-        method = "unlimited"
-    else:
-        cents = np.zeros(frame.height, dtype=np.int64)
-        # Up to the cent; a billionth of a unit of float noise is not a cent more.
-        cents[worth] = np.ceil(cost_np[worth] * 100 - 1e-7).astype(np.int64)
-        budget_cents = _budget_cents(budget)
-        too_dear = worth & (cents > budget_cents)
-        idx = np.flatnonzero(worth & ~too_dear)
-        picked, method, shortfall = _knapsack(saved_np[idx], cents[idx], budget_cents)
-        chosen[idx[picked]] = True
+    chosen, too_dear, method, shortfall = _choose(saved_np, cost_np, worth, budget)
     spent = round(math.fsum(cost_np[chosen].tolist()), 2)
     total = math.fsum(saved_np[chosen].tolist())
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        ratio = np.divide(saved_np, cost_np, out=np.full(frame.height, np.inf), where=cost_np > 0)
-    worst_chosen = float(ratio[chosen].min()) if chosen.any() else math.inf
-    outranked = worth & ~chosen & ~too_dear & (ratio <= worst_chosen)
     unknown = saved.is_null().to_numpy() | ~np.isfinite(cost_np)
-    why = np.select([control, chosen, unknown, ~worth, too_dear, outranked], [0, 1, 6, 2, 3, 4], 5)
+    why = _outcomes(
+        saved_np,
+        cost_np,
+        control=control,
+        worth=worth,
+        chosen=chosen,
+        too_dear=too_dear,
+        unknown=unknown,
+    )
     out = frame.with_columns(
         pl.Series(SELECTED, chosen, dtype=pl.Boolean),
         _selection_reason(frame, why, np.flatnonzero(chosen)),
@@ -158,6 +148,52 @@ def select_within_budget(frame: pl.DataFrame, budget: float | None) -> BudgetPla
         method=method,
         max_shortfall=shortfall,
     )
+
+
+def _choose(
+    saved: npt.NDArray[np.float64],
+    cost: npt.NDArray[np.float64],
+    worth: Mask,
+    budget: float | None,
+) -> tuple[Mask, Mask, SelectionMethod, float]:
+    """Whom to act on among those worth it: everyone without a budget, else the best
+    choice in whole cents. Also returns who alone costs more than the whole budget,
+    the method and the bound on what a greedy choice may miss."""
+    if budget is None:
+        return worth, np.zeros(len(worth), dtype=bool), "unlimited", 0.0
+    cents = np.zeros(len(worth), dtype=np.int64)
+    # Up to the cent; a billionth of a unit of float noise is not a cent more.
+    cents[worth] = np.ceil(cost[worth] * 100 - 1e-7).astype(np.int64)
+    budget_cents = _budget_cents(budget)
+    too_dear = worth & (cents > budget_cents)
+    idx = np.flatnonzero(worth & ~too_dear)
+    picked, method, shortfall = _knapsack(saved[idx], cents[idx], budget_cents)
+    chosen = np.zeros(len(worth), dtype=bool)
+    chosen[idx[picked]] = True
+    return chosen, too_dear, method, shortfall
+
+
+def _outcomes(
+    saved: npt.NDArray[np.float64],
+    cost: npt.NDArray[np.float64],
+    *,
+    control: Mask,
+    worth: Mask,
+    chosen: Mask,
+    too_dear: Mask,
+    unknown: Mask,
+) -> npt.NDArray[np.int_]:
+    """Each customer's outcome as a code (see ``_REASONS``; 1 is chosen). A customer
+    left out who returns no more per unit than the worst chosen one was outranked; one
+    who returns more did not fit in what was left."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        ratio = np.divide(saved, cost, out=np.full(len(saved), np.inf), where=cost > 0)
+    worst_chosen = float(ratio[chosen].min()) if chosen.any() else math.inf
+    outranked = worth & ~chosen & ~too_dear & (ratio <= worst_chosen)
+    codes: npt.NDArray[np.int_] = np.select(
+        [control, chosen, unknown, ~worth, too_dear, outranked], [0, 1, 6, 2, 3, 4], 5
+    )
+    return codes
 
 
 def _budget_cents(budget: float) -> int:

@@ -64,34 +64,15 @@ def assign_actions(predictions: pl.DataFrame | pl.LazyFrame, playbook: Playbook)
     frame needs ``customer_id`` and ``value_at_risk`` plus every column a rule reads.
     """
     lf = predictions.lazy()
-    needed = _needed_columns(playbook)
-    require_columns(lf, needed, what="the predictions")
-    if DRIVER_FEATURES in needed:
-        dtype = lf.collect_schema()[DRIVER_FEATURES]
-        if not isinstance(dtype, pl.List | pl.Null):
-            raise DataError(
-                f"the predictions' column {DRIVER_FEATURES!r} must be a list of feature names; "
-                f"got {dtype}",
-                hint="read the predictions from Parquet, which keeps list columns",
-            )
-    rules = playbook.rules
-    conditions = [_condition(rule.when) for rule in rules]
-    fallback_index = len(rules)
-    if conditions:
-        chain: Any = pl.when(conditions[0]).then(pl.lit(0))
-        for i, cond in enumerate(conditions[1:], start=1):
-            chain = chain.when(cond).then(pl.lit(i))
-        rule_index: pl.Expr = chain.otherwise(pl.lit(fallback_index))
-    else:
-        rule_index = pl.lit(fallback_index)
-    actions = [*(r.action for r in rules), playbook.fallback]
+    _check_columns(lf, playbook)
+    actions = [*(r.action for r in playbook.rules), playbook.fallback]
 
     def lookup(values: list[Any], dtype: pl.DataType) -> pl.Expr:
         return pl.col(_RULE).replace_strict(list(range(len(actions))), values, return_dtype=dtype)
 
     at_risk = pl.col(VALUE_AT_RISK).cast(pl.Float64).fill_nan(None).fill_null(0.0)
     matched = (
-        lf.with_columns(rule_index.cast(pl.Int64).alias(_RULE))
+        lf.with_columns(_rule_index(playbook.rules).cast(pl.Int64).alias(_RULE))
         .with_columns(
             lookup([a.name for a in actions], pl.String()).alias(ACTION),
             lookup([a.description for a in actions], pl.String()).alias(ACTION_DESCRIPTION),
@@ -107,20 +88,48 @@ def assign_actions(predictions: pl.DataFrame | pl.LazyFrame, playbook: Playbook)
         )
         .collect()
     )
-    # Each rule words its reason for its own customers only (wording every rule for
-    # every customer costs several times more); row numbers restore the order.
+    return matched.drop(_RULE).with_columns(_reasons(matched, playbook.rules))
+
+
+def _check_columns(lf: pl.LazyFrame, playbook: Playbook) -> None:
+    needed = _needed_columns(playbook)
+    require_columns(lf, needed, what="the predictions")
+    if DRIVER_FEATURES in needed:
+        dtype = lf.collect_schema()[DRIVER_FEATURES]
+        if not isinstance(dtype, pl.List | pl.Null):
+            raise DataError(
+                f"the predictions' column {DRIVER_FEATURES!r} must be a list of feature names; "
+                f"got {dtype}",
+                hint="read the predictions from Parquet, which keeps list columns",
+            )
+
+
+def _rule_index(rules: Sequence[Rule]) -> pl.Expr:
+    """The index of the first rule whose conditions hold; ``len(rules)``: the fallback."""
+    fallback = pl.lit(len(rules))
+    if not rules:
+        return fallback
+    chain: Any = pl.when(_condition(rules[0].when)).then(pl.lit(0))
+    for i, rule in enumerate(rules[1:], start=1):
+        chain = chain.when(_condition(rule.when)).then(pl.lit(i))
+    result: pl.Expr = chain.otherwise(fallback)
+    return result
+
+
+def _reasons(matched: pl.DataFrame, rules: Sequence[Rule]) -> pl.Series:
+    """Each rule words its reason for its own customers only (wording every rule for
+    every customer costs several times more); row numbers restore the order."""
     numbered = matched.lazy().with_row_index(_ROW)
     parts = [
         numbered.filter(pl.col(_RULE) == i).select(_ROW, _reason(rule).alias(ACTION_REASON))
         for i, rule in enumerate(rules)
     ]
     parts.append(
-        numbered.filter(pl.col(_RULE) == fallback_index).select(
+        numbered.filter(pl.col(_RULE) == len(rules)).select(
             _ROW, pl.lit(FALLBACK_REASON, dtype=pl.String).alias(ACTION_REASON)
         )
     )
-    reasons = pl.concat(parts).sort(_ROW).collect().get_column(ACTION_REASON)
-    return matched.drop(_RULE).with_columns(reasons)
+    return pl.concat(parts).sort(_ROW).collect().get_column(ACTION_REASON)
 
 
 _LIST_CONDITIONS: dict[str, tuple[str, str]] = {
