@@ -10,7 +10,7 @@ for the format it lands in, so the code that builds tables never escapes anythin
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -131,7 +131,7 @@ class Table:
     rows: tuple[tuple[Value, ...], ...]
     caption: str | None = None
     empty: str | None = None
-    marks: tuple[str, ...] = field(default=())
+    marks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         width = len(self.columns)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
-from churnkit.render.formats import Facts, Table
+from churnkit.render.formats import Align, Column, Facts, Table
 
 CSS = """
 :root { color-scheme: light; }
@@ -99,7 +99,7 @@ def html_table(table: Table) -> list[str]:
     caption = [f"<p>{h(table.caption)}</p>"] if table.caption else []
     if not rows:
         return [f"<p>{h(table.empty)}</p>", *caption] if table.empty else caption
-    classes = [_classes(c.numeric, c.css) for c in table.columns]
+    classes = [_classes(c) for c in table.columns]
     out = ['<div class="wrap"><table>', "<thead><tr>"]
     out += [_cell("th", h(c.header), cls) for c, cls in zip(table.columns, classes, strict=True)]
     out += ["</tr></thead>", "<tbody>"]
@@ -113,8 +113,10 @@ def html_table(table: Table) -> list[str]:
     return out
 
 
-def _classes(numeric: bool, css: str) -> str:
-    return " ".join(c for c in ("num" if numeric else "", css) if c)
+def _classes(column: Column) -> str:
+    """``num`` (right-aligned, tabular figures) for right-aligned columns, then ``css``."""
+    right = "num" if column.alignment is Align.RIGHT else ""
+    return " ".join(c for c in (right, column.css) if c)
 
 
 def _cell(name: str, content: str, cls: str) -> str:
