@@ -218,16 +218,9 @@ def summary_facts(report: Report) -> Facts:
 
 def plan_table(report: Report) -> Table:
     """The action plan: customers, cost and expected saved value per action."""
-    rows = tuple(
-        (
-            str(r[ACTION]),
-            r["customers"],
-            r["cost"],
-            r["expected_saved_value"],
-            r[RETURN_PER_UNIT],
-        )
-        for r in report.actions.iter_rows(named=True)
-    )
+    rows = report.actions.select(
+        pl.col(ACTION).cast(pl.String), "customers", "cost", "expected_saved_value", RETURN_PER_UNIT
+    ).rows()
     return Table(
         plan_title(report),
         (
@@ -237,7 +230,7 @@ def plan_table(report: Report) -> Table:
             Column("expected saved value", Kind.MONEY, name="expected_saved_value"),
             Column("return per unit spent", Kind.NUMBER, name=RETURN_PER_UNIT),
         ),
-        rows,
+        tuple(rows),
         empty="No action is expected to pay.",
     )
 
@@ -246,15 +239,15 @@ def budget_table(report: Report, shown: int) -> Table:
     """The best ``shown`` of the customers the budget buys, and why each is in."""
     b = report.budget
     assert b is not None
-    rows = tuple(
-        (
-            str(r[CUSTOMER_ID]),
-            str(r[ACTION]),
-            r[ACTION_COST],
-            r[EXPECTED_SAVED_VALUE],
-            str(r[SELECTION_REASON] or ""),
+    rows = (
+        b.chosen.head(shown)
+        .select(
+            pl.col(CUSTOMER_ID, ACTION).cast(pl.String),
+            ACTION_COST,
+            EXPECTED_SAVED_VALUE,
+            pl.col(SELECTION_REASON).fill_null(""),
         )
-        for r in b.chosen.head(shown).iter_rows(named=True)
+        .rows()
     )
     return Table(
         budget_line(report),
@@ -265,7 +258,7 @@ def budget_table(report: Report, shown: int) -> Table:
             Column("expected saved value", Kind.MONEY, name=EXPECTED_SAVED_VALUE),
             Column("why chosen", name=SELECTION_REASON, ratio=1, overflow="fold"),
         ),
-        rows,
+        tuple(rows),
         caption=more_chosen(report, shown),
         empty="No customer fits in the budget.",
     )
@@ -280,15 +273,12 @@ def segment_table(report: Report) -> Table:
         )
         for k in kinds
     ]
-    rows = tuple(
-        (
-            str(r["segment"]),
-            r["customers"],
-            *[float(r[k] or 0.0) for k in kinds],
-            r[VALUE_AT_RISK],
-        )
-        for r in report.by_segment.iter_rows(named=True)
-    )
+    rows = report.by_segment.select(
+        pl.col("segment").cast(pl.String),
+        "customers",
+        *[pl.col(k).cast(pl.Float64).fill_null(0.0) for k in kinds],
+        VALUE_AT_RISK,
+    ).rows()
     return Table(
         "Churn by segment",
         (
@@ -297,16 +287,15 @@ def segment_table(report: Report) -> Table:
             *expected,
             Column("value at risk", Kind.MONEY, name=VALUE_AT_RISK),
         ),
-        rows,
+        tuple(rows),
     )
 
 
 def drivers_table(report: Report) -> Table:
     """How often each feature drives the listed customers' risk."""
-    rows = tuple(
-        (str(r["feature"]), str(r["description"] or ""), r["customers"])
-        for r in report.drivers.iter_rows(named=True)
-    )
+    rows = report.drivers.select(
+        pl.col("feature").cast(pl.String), pl.col("description").fill_null(""), "customers"
+    ).rows()
     return Table(
         "Top drivers among the listed customers",
         (
@@ -314,5 +303,5 @@ def drivers_table(report: Report) -> Table:
             Column("what it measures", name="description"),
             Column("customers", Kind.COUNT, name="customers"),
         ),
-        rows,
+        tuple(rows),
     )

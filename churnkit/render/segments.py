@@ -137,9 +137,7 @@ def segment_tables(result: SegmentResult) -> list[Table]:
     tables = []
     for dim in DIMENSIONS:
         part = result.summary.filter(pl.col("dimension") == dim)
-        rows = tuple(
-            (str(r["segment"]), *[r[n] for n in names[1:]]) for r in part.iter_rows(named=True)
-        )
+        rows = tuple(part.select(pl.col("segment").cast(pl.String), *names[1:]).rows())
         tables.append(
             Table(
                 TITLES[dim],
@@ -255,9 +253,7 @@ def _plan_table(frame: pl.DataFrame) -> Table:
         Column("monthly churn", _PCT, name="churn_rate"),
         Column("invol. share", _PCT, name="involuntary_share"),
     )
-    rows = tuple(
-        (str(r["plan"]), *[r[c.key] for c in columns[1:]]) for r in frame.iter_rows(named=True)
-    )
+    rows = tuple(frame.select(pl.col("plan").cast(pl.String), *[c.key for c in columns[1:]]).rows())
     return Table("Churn by plan (complete months)", columns, rows)
 
 
