@@ -27,7 +27,8 @@ from churnkit.render.report import (
     report_markdown,
     report_table,
 )
-from churnkit.report.report import Report, build_report
+from churnkit.report.report import build_report
+from churnkit.report.result import Report
 from churnkit.retention.playbook import Playbook, parse_playbook
 
 GOLDEN = Path(__file__).parent / "golden"

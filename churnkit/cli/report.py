@@ -20,7 +20,8 @@ from churnkit.core.schema import DRIVER_FEATURES
 from churnkit.core.workspace import Workspace, write_bytes_atomic, write_text_atomic
 from churnkit.predict.pipeline import latest_path
 from churnkit.render.formats import DOCUMENT_SUFFIX, Format
-from churnkit.report.report import Report, build_report, playbook_features
+from churnkit.report.report import build_report, playbook_features
+from churnkit.report.result import Report
 from churnkit.retention.playbook import Playbook, load_playbook
 
 TABLE_WIDTH = 100

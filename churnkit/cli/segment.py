@@ -12,12 +12,12 @@ import typer
 
 from churnkit.cli import _options, _shell, app
 from churnkit.cli._options import AsOf, JsonOut, ModelName
-from churnkit.core.io import escape_formulas, scan_events, scan_relations, write_table
+from churnkit.core.io import scan_events, scan_relations, write_table
 from churnkit.core.workspace import write_bytes_atomic, write_text_atomic
 from churnkit.render import segments as render
-from churnkit.render.formats import SUFFIX_FORMAT, Format
-from churnkit.segment.health import churn_health
-from churnkit.segment.segments import segment
+from churnkit.render.formats import SUFFIX_FORMAT, Format, frame_csv
+from churnkit.segment.health import HealthReport, churn_health
+from churnkit.segment.segments import SegmentResult, segment
 
 log = logging.getLogger("churnkit")
 
@@ -114,30 +114,44 @@ def segment_command(
             health_report = churn_health(events, settings=settings, as_of=result.as_of)
 
     if fmt in (Format.MARKDOWN, Format.HTML):
-        heatmap = render.cohort_heatmap(health_report) if health_report is not None else None
-        if fmt is Format.HTML:
-            text = render.segment_html(result, health_report, heatmap)
-        else:
-            link = None
-            if heatmap is not None:
-                image = _image_path(report, workspace.reports_dir, result.as_of)
-                write_bytes_atomic(image, heatmap)
-                outputs["heatmap"] = str(image)
-                link = image.name if report is not None else str(image.resolve())
-            text = render.segment_markdown(result, health_report, link)
-        if report is not None:
-            write_text_atomic(report, text)
-            outputs["report"] = str(report)
-        else:
-            typer.echo(text, nl=False)
+        outputs.update(_document(fmt, result, health_report, report, workspace.reports_dir))
     for name, path in outputs.items():
         log.info("wrote %s: %s", name, path)
     if fmt is Format.JSON:
         state.emit_json(render.json_payload(result, health_report, outputs))
     elif fmt is Format.CSV:
-        typer.echo(escape_formulas(result.customers).write_csv(), nl=False)
+        typer.echo(frame_csv(result.customers), nl=False)
     elif fmt is Format.TABLE and not state.quiet:
         state.out.print(render.segment_summary(result, health_report))
+
+
+def _document(
+    fmt: Format,
+    result: SegmentResult,
+    health: HealthReport | None,
+    report: Path | None,
+    reports_dir: Path,
+) -> dict[str, str]:
+    """Write the Markdown/HTML report to ``report`` (else stdout); Markdown links the
+    heat map as a PNG file, HTML embeds it. Returns the files written."""
+    written: dict[str, str] = {}
+    heatmap = render.cohort_heatmap(health) if health is not None else None
+    if fmt is Format.HTML:
+        text = render.segment_html(result, health, heatmap)
+    else:
+        link = None
+        if heatmap is not None:
+            image = _image_path(report, reports_dir, result.as_of)
+            write_bytes_atomic(image, heatmap)
+            written["heatmap"] = str(image)
+            link = image.name if report is not None else str(image.resolve())
+        text = render.segment_markdown(result, health, link)
+    if report is not None:
+        write_text_atomic(report, text)
+        written["report"] = str(report)
+    else:
+        typer.echo(text, nl=False)
+    return written
 
 
 def _choose_format(given: Format | None, json_out: bool, report: Path | None) -> Format:

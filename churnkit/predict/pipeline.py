@@ -99,7 +99,8 @@ from churnkit.predict.drivers import (
     top_drivers,
 )
 from churnkit.predict.value import expected_remaining, monthly_churn_rate, trailing_revenue
-from churnkit.retention.playbook import Playbook, assign_actions, load_playbook
+from churnkit.retention.matching import assign_actions
+from churnkit.retention.playbook import Playbook, load_playbook
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from churnkit.report.report import Report
+    from churnkit.report.result import Report
 
 DPI = 100
 # Colour-blind-safe colours (Okabe-Ito), one per churn kind.

@@ -1,30 +1,33 @@
 """``churnkit segment`` in every format: terminal tables, Markdown, HTML, and the
 cohort heat map of the churn-health report.
 
-Each table is built once as plain text cells (``TextTable``) and then drawn as a
-rich table, a Markdown table or an HTML table, so the three formats always show the
-same numbers. Values from the data are escaped for the format they land in. The heat
-map is drawn with matplotlib's Agg backend (imported only when drawn) and saved
-without timestamps, so the same data gives the same PNG bytes.
+Each table is built once as a ``churnkit.render.formats.Table`` and drawn by the shared
+terminal, Markdown and HTML renderers, so every format shows the same numbers, escaped
+for where they land. The heat map is drawn with matplotlib's Agg backend (imported only
+when drawn) and saved without timestamps, so the same data gives the same PNG bytes.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
-import re
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import polars as pl
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from churnkit.render.common import count, money, pct
+from churnkit.render.formats import Column, Facts, Kind, Table
+from churnkit.render.html import figure, h, html_facts, html_notes, html_table, page
+from churnkit.render.markdown import (
+    markdown_facts,
+    markdown_image,
+    markdown_notes,
+    markdown_table,
+    md,
+)
+from churnkit.render.terminal import rich_facts, rich_notes, rich_table
 from churnkit.segment.health import HealthReport
 from churnkit.segment.segments import DIMENSIONS, SegmentResult
 
@@ -35,28 +38,17 @@ TITLES = {
     "value_tier": "Value tiers",
     "strategy": "Relationship strategies",
 }
+COHORT_TITLE = "Cohort retention (months since signup)"
 HEATMAP_ALT = "Share of each signup cohort still active N months after signing up."
 
-
-@dataclass(frozen=True)
-class TextTable:
-    """A table as text cells: the one source of the rich, Markdown and HTML tables."""
-
-    title: str
-    headers: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    numeric: tuple[bool, ...]
-    caption: str | None = None
+_PCT = Kind.PERCENT
+_COUNT = Kind.COUNT
 
 
-# --- building the tables ---------------------------------------------------------------
+# --- facts ------------------------------------------------------------------------------
 
 
-def _ratio(x: float | None) -> str:
-    return "—" if x is None else f"{x:.2f}"
-
-
-def segment_facts(result: SegmentResult) -> list[tuple[str, str]]:
+def segment_facts(result: SegmentResult) -> Facts:
     window = f"last {result.rfm_window} days" if result.rfm_window is not None else "whole history"
     sources = result.risk_sources
     model_n = sources.get("model", 0)
@@ -71,62 +63,19 @@ def segment_facts(result: SegmentResult) -> list[tuple[str, str]]:
         if result.outcomes_known
         else "not yet observable"
     )
-    return [
+    rows = (
         ("as of", result.as_of.strftime("%Y-%m-%d")),
         ("active customers", count(result.customers.height)),
         (f"revenue ({window})", money(float(result.customers["monetary"].sum()))),
         ("risk", risk),
         ("churn", churn),
-    ]
-
-
-def segment_tables(result: SegmentResult) -> list[TextTable]:
-    """One table per dimension (RFM segment, lifecycle, type, value tier, strategy)."""
-    tables = []
-    churn = result.outcomes_known
-    caption = (
-        "share: of the active customers; revenue: share of their revenue (monetary); "
-        "value: average monetary; risk: average risk"
-        + (
-            f"; churn: share who left within {result.horizon} days (vol./invol.: "
-            "voluntary/involuntary)."
-            if churn
-            else "."
-        )
     )
-    for dim in DIMENSIONS:
-        part = result.summary.filter(pl.col("dimension") == dim)
-        headers = ["segment", "customers", "share", "revenue", "value", "risk"]
-        if churn:
-            headers += ["churn", "vol.", "invol."]
-        rows = []
-        for r in part.iter_rows(named=True):
-            row = [
-                str(r["segment"]),
-                count(r["customers"]),
-                pct(r["customer_share"]),
-                pct(r["revenue_share"]),
-                f"{r['average_value']:,.0f}",
-                _ratio(r["average_risk"]),
-            ]
-            if churn:
-                row += [pct(r["churn_rate"]), pct(r["voluntary_rate"]), pct(r["involuntary_rate"])]
-            rows.append(tuple(row))
-        tables.append(
-            TextTable(
-                title=TITLES[dim],
-                headers=tuple(headers),
-                rows=tuple(rows),
-                numeric=(False, *([True] * (len(headers) - 1))),
-                caption=caption if dim == DIMENSIONS[-1] else None,
-            )
-        )
-    return tables
+    return Facts("Segments", rows)
 
 
-def health_facts(report: HealthReport) -> list[tuple[str, str]]:
+def health_facts(report: HealthReport) -> Facts:
     s = report.summary
-    return [
+    rows = (
         ("as of", report.as_of.strftime("%Y-%m-%d")),
         ("period", "calendar month (customers active at its start who left during it)"),
         ("complete months", str(s["complete_months"])),
@@ -142,7 +91,8 @@ def health_facts(report: HealthReport) -> list[tuple[str, str]]:
             f"recovered within {report.recovery_days} days",
             pct(_f(s["recovery_rate"])),
         ),
-    ]
+    )
+    return Facts("Churn health", rows)
 
 
 def _f(value: float | int | None) -> float | None:
@@ -153,7 +103,53 @@ def _month(value: Any) -> str:
     return value.strftime("%Y-%m") if isinstance(value, date) else str(value)
 
 
-def health_tables(report: HealthReport) -> list[TextTable]:
+# --- tables -----------------------------------------------------------------------------
+
+
+def segment_tables(result: SegmentResult) -> list[Table]:
+    """One table per dimension (RFM segment, lifecycle, type, value tier, strategy)."""
+    churn = result.outcomes_known
+    caption = (
+        "share: of the active customers; revenue: share of their revenue (monetary); "
+        "value: average monetary; risk: average risk"
+        + (
+            f"; churn: share who left within {result.horizon} days (vol./invol.: "
+            "voluntary/involuntary)."
+            if churn
+            else "."
+        )
+    )
+    columns = [
+        Column("segment", name="segment"),
+        Column("customers", _COUNT, name="customers"),
+        Column("share", _PCT, name="customer_share"),
+        Column("revenue", _PCT, name="revenue_share"),
+        Column("value", Kind.MONEY, name="average_value", digits=0),
+        Column("risk", Kind.NUMBER, name="average_risk"),
+    ]
+    if churn:
+        columns += [
+            Column("churn", _PCT, name="churn_rate"),
+            Column("vol.", _PCT, name="voluntary_rate"),
+            Column("invol.", _PCT, name="involuntary_rate"),
+        ]
+    names = [c.key for c in columns]
+    tables = []
+    for dim in DIMENSIONS:
+        part = result.summary.filter(pl.col("dimension") == dim)
+        rows = tuple(part.select(pl.col("segment").cast(pl.String), *names[1:]).rows())
+        tables.append(
+            Table(
+                TITLES[dim],
+                tuple(columns),
+                rows,
+                caption=caption if dim == DIMENSIONS[-1] else None,
+            )
+        )
+    return tables
+
+
+def health_tables(report: HealthReport) -> list[Table]:
     tables = [_monthly_table(report)]
     if report.has_failed_payments:
         tables.append(_outcome_table(report.failed_payments, "month", report.recovery_days))
@@ -165,29 +161,22 @@ def health_tables(report: HealthReport) -> list[TextTable]:
     return tables
 
 
-def _monthly_table(report: HealthReport) -> TextTable:
-    headers = (
-        "month",
-        "active",
-        "churned",
-        "vol.",
-        "invol.",
-        "churn",
-        "invol. share",
-        "rev. churn",
-        "NRR",
+def _monthly_table(report: HealthReport) -> Table:
+    columns = (
+        Column("month"),
+        Column("active", _COUNT, name="active_start"),
+        Column("churned", _COUNT, name="churned"),
+        Column("vol.", _COUNT, name="voluntary"),
+        Column("invol.", _COUNT, name="involuntary"),
+        Column("churn", _PCT, name="churn_rate"),
+        Column("invol. share", _PCT, name="involuntary_share"),
+        Column("rev. churn", _PCT, name="revenue_churn_rate"),
+        Column("NRR", _PCT, name="net_revenue_retention"),
     )
     rows = tuple(
         (
             _month(r["month"]) + (" *" if r["provisional"] else ""),
-            count(r["active_start"]),
-            count(r["churned"]),
-            count(r["voluntary"]),
-            count(r["involuntary"]),
-            pct(r["churn_rate"]),
-            pct(r["involuntary_share"]),
-            pct(r["revenue_churn_rate"]),
-            pct(r["net_revenue_retention"]),
+            *[r[c.key] for c in columns[1:]],
         )
         for r in report.months.iter_rows(named=True)
     )
@@ -199,30 +188,24 @@ def _monthly_table(report: HealthReport) -> TextTable:
     )
     if report.months.height and report.months["provisional"].any():
         caption += " *: provisional, the grace period after the month end runs past the as-of."
-    return TextTable("Monthly churn by kind", headers, rows, (False, *([True] * 8)), caption)
+    return Table("Monthly churn by kind", columns, rows, caption)
 
 
-def _outcome_table(frame: pl.DataFrame, by: str, days: int) -> TextTable:
-    headers = (
-        by,
-        "episodes",
-        "recovered",
-        "cancelled",
-        "lapsed",
-        "open",
-        "recovery",
-        "days",
+def _outcome_table(frame: pl.DataFrame, by: str, days: int) -> Table:
+    columns = (
+        Column(by, name=by),
+        Column("episodes", _COUNT, name="episodes"),
+        Column("recovered", _COUNT, name="recovered"),
+        Column("cancelled", _COUNT, name="cancelled"),
+        Column("lapsed", _COUNT, name="lapsed"),
+        Column("open", _COUNT, name="open"),
+        Column("recovery", _PCT, name="recovery_rate"),
+        Column("days", Kind.NUMBER, name="median_days_to_recover", digits=1),
     )
     rows = tuple(
         (
             _month(r[by]) if by == "month" else str(r[by]),
-            count(r["episodes"]),
-            count(r["recovered"]),
-            count(r["cancelled"]),
-            count(r["lapsed"]),
-            count(r["open"]),
-            pct(r["recovery_rate"]),
-            "—" if r["median_days_to_recover"] is None else f"{r['median_days_to_recover']:.1f}",
+            *[r[c.key] for c in columns[1:]],
         )
         for r in frame.iter_rows(named=True)
     )
@@ -233,17 +216,22 @@ def _outcome_table(frame: pl.DataFrame, by: str, days: int) -> TextTable:
         "lapsed: neither; open: the time is not up yet; recovery: recovered / (recovered + "
         "cancelled + lapsed); days: median days to recovery."
     )
-    return TextTable(title, headers, rows, (False, *([True] * 7)), caption)
+    return Table(title, columns, rows, caption)
 
 
-def _cohort_table(report: HealthReport) -> TextTable:
+def _cohort_table(report: HealthReport) -> Table:
     wide = report.cohort_matrix()
     offsets = [c for c in wide.columns if c.startswith("m")]
-    headers = ("cohort", "n", *[c.removeprefix("m") for c in offsets])
+    columns = (
+        Column("cohort", name="cohort"),
+        Column("n", _COUNT, name="customers"),
+        # Percent without the sign, blank where the month is not over yet.
+        *[Column(c.removeprefix("m"), Kind.NUMBER, name=c) for c in offsets],
+    )
     rows = tuple(
         (
             _month(r["cohort"]),
-            count(r["customers"]),
+            r["customers"],
             *["" if r[c] is None else f"{100 * r[c]:.0f}" for c in offsets],
         )
         for r in wide.iter_rows(named=True)
@@ -252,104 +240,38 @@ def _cohort_table(report: HealthReport) -> TextTable:
         "Percent of each signup cohort (n customers) active at the end of the Nth month "
         "after the signup month (0: the signup month itself)."
     )
-    return TextTable(
-        "Cohort retention (months since signup)",
-        headers,
-        rows,
-        (False, *([True] * (len(headers) - 1))),
-        caption,
+    return Table(COHORT_TITLE, columns, rows, caption)
+
+
+def _plan_table(frame: pl.DataFrame) -> Table:
+    columns = (
+        Column("plan", name="plan"),
+        Column("cust.-months", _COUNT, name="customer_months"),
+        Column("churned", _COUNT, name="churned"),
+        Column("vol.", _COUNT, name="voluntary"),
+        Column("invol.", _COUNT, name="involuntary"),
+        Column("monthly churn", _PCT, name="churn_rate"),
+        Column("invol. share", _PCT, name="involuntary_share"),
     )
+    rows = tuple(frame.select(pl.col("plan").cast(pl.String), *[c.key for c in columns[1:]]).rows())
+    return Table("Churn by plan (complete months)", columns, rows)
 
 
-def _plan_table(frame: pl.DataFrame) -> TextTable:
-    headers = (
-        "plan",
-        "cust.-months",
-        "churned",
-        "vol.",
-        "invol.",
-        "monthly churn",
-        "invol. share",
-    )
-    rows = tuple(
-        (
-            str(r["plan"]),
-            count(r["customer_months"]),
-            count(r["churned"]),
-            count(r["voluntary"]),
-            count(r["involuntary"]),
-            pct(r["churn_rate"]),
-            pct(r["involuntary_share"]),
-        )
-        for r in frame.iter_rows(named=True)
-    )
-    return TextTable("Churn by plan (complete months)", headers, rows, (False, *([True] * 6)))
-
-
-# --- terminal --------------------------------------------------------------------------
-
-
-def _rich(table: TextTable) -> Table:
-    out = Table(
-        title=table.title,
-        title_justify="left",
-        caption=table.caption,
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-        title_style="bold",
-        collapse_padding=True,
-        pad_edge=False,
-    )
-    for i, (header, numeric) in enumerate(zip(table.headers, table.numeric, strict=True)):
-        widest = max((len(row[i]) for row in table.rows), default=0)
-        out.add_column(header, justify="right" if numeric else "left", min_width=widest)
-    for row in table.rows:
-        out.add_row(*[Text(cell) for cell in row])
-    return out
-
-
-def _facts(title: str, rows: list[tuple[str, str]]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left", box=None)
-    table.add_column(no_wrap=True)
-    table.add_column()
-    for key, value in rows:
-        table.add_row(key, Text(value))
-    return table
+# --- documents --------------------------------------------------------------------------
 
 
 def segment_summary(result: SegmentResult, health: HealthReport | None = None) -> RenderableType:
-    """The terminal view: facts, one table per dimension, notes, and the health report."""
-    parts: list[RenderableType] = [_facts("Segments", segment_facts(result))]
-    parts += [_rich(t) for t in segment_tables(result)]
-    parts += [Text(f"note: {n}") for n in result.notes]
+    """The terminal view: facts, one table per dimension, notes, and the health report.
+    Columns are never narrower than their widest cell: a narrow terminal cuts a table
+    rather than wrapping its numbers."""
+    parts: list[RenderableType] = [rich_facts(segment_facts(result))]
+    parts += [rich_table(t.fitted()) for t in segment_tables(result)]
+    parts += rich_notes(result.notes)
     if health is not None:
-        parts.append(_facts("Churn health", health_facts(health)))
-        parts += [_rich(t) for t in health_tables(health)]
-        parts += [Text(f"note: {n}") for n in health.notes]
+        parts.append(rich_facts(health_facts(health)))
+        parts += [rich_table(t.fitted()) for t in health_tables(health)]
+        parts += rich_notes(health.notes)
     return Group(*parts)
-
-
-# --- Markdown --------------------------------------------------------------------------
-
-
-def md(value: str) -> str:
-    """A Markdown table cell: pipes, brackets, emphasis and raw HTML cannot escape it."""
-    text = re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", value)
-    return text.replace("\n", " ")
-
-
-def _md_table(table: TextTable) -> list[str]:
-    lines = [f"### {md(table.title)}", ""]
-    lines.append("| " + " | ".join(md(h) for h in table.headers) + " |")
-    lines.append("|" + "|".join("---:" if n else "---" for n in table.numeric) + "|")
-    lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in table.rows]
-    if table.caption:
-        lines += ["", md(table.caption)]
-    return [*lines, ""]
-
-
-def _md_facts(rows: list[tuple[str, str]]) -> list[str]:
-    return [f"- **{md(key.strip())}**: {md(value)}" for key, value in rows] + [""]
 
 
 def segment_markdown(
@@ -357,61 +279,19 @@ def segment_markdown(
 ) -> str:
     """The report as Markdown; ``heatmap`` is the cohort heat map's image path."""
     lines = [f"# Customer segments as of {result.as_of:%Y-%m-%d}", ""]
-    lines += _md_facts(segment_facts(result))
+    lines += [*markdown_facts(segment_facts(result)), ""]
     for table in segment_tables(result):
-        lines += _md_table(table)
-    lines += [f"> {md(n)}" for n in result.notes]
+        lines += [f"### {md(table.title)}", "", *markdown_table(table), ""]
+    lines += markdown_notes(result.notes)
     if health is not None:
         lines += ["", "## Churn health", ""]
-        lines += _md_facts(health_facts(health))
+        lines += [*markdown_facts(health_facts(health)), ""]
         for table in health_tables(health):
-            lines += _md_table(table)
-            if heatmap and table.title.startswith("Cohort retention"):
-                lines += [f"![{HEATMAP_ALT}]({heatmap.replace(' ', '%20')})", ""]
-        lines += [f"> {md(n)}" for n in health.notes]
+            lines += [f"### {md(table.title)}", "", *markdown_table(table), ""]
+            if heatmap and table.title == COHORT_TITLE:
+                lines += [markdown_image(HEATMAP_ALT, heatmap), ""]
+        lines += markdown_notes(health.notes)
     return "\n".join(lines).rstrip() + "\n"
-
-
-# --- HTML ------------------------------------------------------------------------------
-
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; }
-th { text-align: left; background: #f4f4f4; }
-td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-caption { caption-side: bottom; text-align: left; color: #666; font-size: 0.85em; }
-dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; }
-dt { font-weight: 600; }
-.note { color: #555; }
-"""
-
-
-def _html_table(table: TextTable) -> str:
-    e = html.escape
-    head = "".join(
-        f'<th class="n">{e(h)}</th>' if n else f"<th>{e(h)}</th>"
-        for h, n in zip(table.headers, table.numeric, strict=True)
-    )
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="n">{e(c)}</td>' if n else f"<td>{e(c)}</td>"
-            for c, n in zip(row, table.numeric, strict=True)
-        )
-        + "</tr>"
-        for row in table.rows
-    )
-    caption = f"<caption>{e(table.caption)}</caption>" if table.caption else ""
-    return (
-        f"<h3>{e(table.title)}</h3>\n<table>{caption}<thead><tr>{head}</tr></thead>"
-        f"<tbody>{body}</tbody></table>"
-    )
-
-
-def _html_facts(rows: list[tuple[str, str]]) -> str:
-    items = "".join(f"<dt>{html.escape(k.strip())}</dt><dd>{html.escape(v)}</dd>" for k, v in rows)
-    return f"<dl>{items}</dl>"
 
 
 def segment_html(
@@ -419,30 +299,23 @@ def segment_html(
 ) -> str:
     """A self-contained HTML page; the heat map PNG is embedded as base64."""
     title = f"Customer segments as of {result.as_of:%Y-%m-%d}"
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        _html_facts(segment_facts(result)),
-    ]
-    parts += [_html_table(t) for t in segment_tables(result)]
-    parts += [f'<p class="note">{html.escape(n)}</p>' for n in result.notes]
+    body = [f"<h1>{h(title)}</h1>", *html_facts(segment_facts(result))]
+    for table in segment_tables(result):
+        body += [f"<h3>{h(table.title)}</h3>", *html_table(table)]
+    body += html_notes(result.notes)
     if health is not None:
-        parts += ["<h2>Churn health</h2>", _html_facts(health_facts(health))]
+        body += ["<h2>Churn health</h2>"]
+        body += html_facts(health_facts(health))
         for table in health_tables(health):
-            parts.append(_html_table(table))
-            if heatmap and table.title.startswith("Cohort retention"):
+            body += [f"<h3>{h(table.title)}</h3>", *html_table(table)]
+            if heatmap and table.title == COHORT_TITLE:
                 data = base64.b64encode(heatmap).decode("ascii")
-                parts.append(
-                    f'<img src="data:image/png;base64,{data}" alt="{html.escape(HEATMAP_ALT)}">'
-                )
-        parts += [f'<p class="note">{html.escape(n)}</p>' for n in health.notes]
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+                body.append(figure(f"data:image/png;base64,{data}", HEATMAP_ALT))
+        body += html_notes(health.notes)
+    return page(title, body)
 
 
-# --- the cohort heat map ---------------------------------------------------------------
+# --- the cohort heat map ----------------------------------------------------------------
 
 
 def cohort_heatmap(report: HealthReport) -> bytes | None:

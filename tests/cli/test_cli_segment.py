@@ -91,6 +91,7 @@ def test_markdown_report_has_a_heat_map_beside_it(run_cli, ws, tmp_path):
     assert "](health-cohorts.png)" in text
     assert "### Monthly churn by kind" in text
     assert "### Cohort retention" in text
+    assert "| as of | " in text  # the facts, as a table like the retention report's
 
 
 def test_html_report_embeds_the_heat_map(run_cli, ws):
@@ -98,6 +99,9 @@ def test_html_report_embeds_the_heat_map(run_cli, ws):
     assert result.stdout.startswith("<!DOCTYPE html>")
     assert "data:image/png;base64," in result.stdout
     assert "<h2>Churn health</h2>" in result.stdout
+    # the retention report's page shell: no scripts, nothing fetched from elsewhere
+    assert "default-src 'none'" in result.stdout
+    assert "<script" not in result.stdout
 
 
 def test_model_risk_when_a_model_exists(run_cli, ws):

@@ -17,16 +17,12 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from churnkit.core.errors import ConfigError, DataError, ExitCode, UsageError
-from churnkit.retention import playbook as actions
-from churnkit.retention.playbook import (
-    Playbook,
-    action_plan,
-    assign_actions,
-    assign_control_group,
-    load_playbook,
-    parse_playbook,
-    select_within_budget,
-)
+from churnkit.retention import budget as knapsack
+from churnkit.retention.budget import select_within_budget
+from churnkit.retention.control import assign_control_group
+from churnkit.retention.matching import assign_actions
+from churnkit.retention.plan import action_plan
+from churnkit.retention.playbook import Playbook, load_playbook, parse_playbook
 
 SHIPPED = Path(__file__).resolve().parents[2] / "configs" / "actions.yaml"
 
@@ -586,7 +582,7 @@ def test_greedy_fallback_says_so_and_bounds_what_it_misses(
     frame = random_problem(400, seed=11)
     budget = 150.0
     exact = select_within_budget(frame, budget)
-    monkeypatch.setattr(actions, "EXACT_CORE_LIMIT", 0)
+    monkeypatch.setattr(knapsack, "EXACT_CORE_LIMIT", 0)
     greedy = select_within_budget(frame, budget)
     assert exact.method == "exact"
     assert greedy.method == "greedy"
