@@ -15,7 +15,7 @@ from polars.testing import assert_frame_equal
 
 from churnkit.core.errors import UsageError
 from churnkit.ingest.pipeline import ingest
-from churnkit.sample.generator import (
+from churnkit.sample import (
     RELATION_COLUMNS,
     TRANSACTION_COLUMNS,
     USAGE_COLUMNS,
