@@ -34,7 +34,7 @@ from churnkit.features.snapshot import as_binary
 from churnkit.ingest.pipeline import ingest
 from churnkit.model.lightgbm import ChurnModel, _encode_labels
 from churnkit.population.labels import label_window
-from churnkit.sample.generator import make_sample
+from churnkit.sample import make_sample
 
 SETTINGS = load_settings(None, env={})
 

@@ -24,7 +24,7 @@ from common import CACHE, best_of, in_child, peak_rss_mib
 from churnkit.core.config import load_settings
 from churnkit.core.workspace import Workspace
 from churnkit.ingest.pipeline import ingest
-from churnkit.sample.generator import make_sample
+from churnkit.sample import make_sample
 
 ROWS_PER_CUSTOMER_PROBE = 2000
 

@@ -98,7 +98,7 @@ def sample_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """A small generated export (billing, usage, referrals), ingested once per run."""
     from churnkit.core.schema import EventKind
     from churnkit.ingest.pipeline import ingest
-    from churnkit.sample.generator import make_sample
+    from churnkit.sample import make_sample
 
     root = tmp_path_factory.mktemp("sample")
     files = make_sample(root / "export", 1200, seed=5).paths

@@ -10,7 +10,7 @@ import typer
 
 from churnkit.cli import _shell, app
 from churnkit.render.common import count, kv_table
-from churnkit.sample.generator import make_sample
+from churnkit.sample import make_sample
 
 
 @app.command("sample")

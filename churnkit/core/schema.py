@@ -42,6 +42,9 @@ CUSTOMER_TYPE = "customer_type"
 STRATEGY = "strategy"
 VALUE_TIER = "value_tier"
 LIFECYCLE_STAGE = "lifecycle_stage"
+RFM_SEGMENT = "rfm_segment"
+# The churn kind seen in the horizon after the as-of, when the data reaches that far.
+OBSERVED_CHURN = "observed_churn"
 DRIVERS = ("driver_1", "driver_2", "driver_3")
 DRIVER_FEATURES = "driver_features"
 ACTION = "action"

@@ -1,70 +1,18 @@
 """Who the active customers are, and what to do with each: ``churnkit segment``.
 
-Per customer active at ``as_of`` (DESIGN.md, "Time"): RFM scores and a named RFM
-segment, the lifecycle stage, the behavioural type, the value tier and the
-relationship strategy (DOMAIN.md, "Customer types", "Lifecycle stages", "Seven
-relationship strategies"). Everything is read off the feature frame of
-``churnkit.features`` (through ``snapshots.active_features``, so the population is
-the one training and scoring use); every rule is a Polars expression with its
-thresholds in the ``segments`` settings.
-
-The rules, in the order they are tried (the first that matches wins):
-
-**RFM scores** (1 to 5). Recency is whole days since the last purchase (fewer is
-better); frequency and monetary are purchases and revenue over the last
-``rfm_window`` days (the whole history when null). A customer's score is the
-quintile of their average rank, ``floor(5 * (rank - 0.5) / n) + 1``: equal values
-share a rank and so a score, and a tiny population spreads symmetrically around 3
-(one customer scores 3; two score 2 and 4; three 1, 3 and 5).
-
-**RFM segment**: ``segments.rfm_segments`` maps each name to score ranges on any of
-``r``, ``f``, ``m``; the first matching name wins and ``other`` catches the rest. The
-default covers all 125 combinations: champions (R 5, F 4-5), loyal (R 3-4, F 4-5),
-can't lose them (R 1-2, F 4-5, M 4-5), at risk (R 1-2, F 3-5), need attention (R 3,
-F 3), potential loyalists (R 4-5, F 2-3), new (R 5, F 1), promising (R 4, F 1),
-about to sleep (R 3, F 1-2), lost (R 1, F 1-2, M 1-2), hibernating (R 1-2, F 1-2).
-
-**Overdue ratio**: days since the last purchase over the customer's own median gap
-between purchases; for a customer with a single purchase, over the population's
-median gap (or the active window when nobody bought twice).
-
-**Lifecycle stage**: ``lapsed`` (overdue >= ``lapsed_overdue``), ``at_risk`` (overdue
->= ``at_risk_overdue``), ``new`` (at most ``new_max_purchases`` purchases), ``loyal``
-(tenure >= ``loyal_min_tenure_days`` and purchases >= ``loyal_min_purchases``),
-``retained`` (tenure >= ``retained_min_tenure_days`` and purchases >=
-``retained_min_purchases``), else ``converting`` (a repeat buyer not yet retained).
-
-**Behavioural type**: ``discount_driven`` (share of purchases with a non-zero
-``discount_column`` >= ``discount_share_min``, at least two purchases; only when the
-column is configured and present), ``loyal`` (F and M >= ``loyal_type_min_score``,
-tenure >= ``loyal_type_min_tenure_days``), ``need_based`` (at least
-``pattern_min_purchases`` purchases at regular gaps: gap std / mean <=
-``regular_gap_cv_max``), ``impulse`` (as many purchases at irregular gaps, or too
-few purchases to show a rhythm but above the low value tier), else ``wanderer``
-(rarely buys, low value). ``type_reason`` names the rule with the customer's numbers.
-
-**Value tier**: the customer's percentile of monetary value, ``(rank - 0.5) / n``,
-against ``value_tiers`` (default high >= 0.8, medium >= 0.5), else ``low``.
-
-**Risk**: the model's ``p_churn`` when given (``risk``), else a rule: overdue /
-``lapsed_overdue`` capped at 1, raised to ``failed_payment_risk`` when a failed
-payment is not yet recovered. ``risk_source`` says which.
-
-**Strategy** (``strategy_reason`` names the rule): ``win_back`` (lapsed, not low
-value), ``protect`` (not low value, risk >= ``risk_high``), ``end`` (low value, high
-risk, revenue trend <= 0), ``build`` (new or converting, risk below ``risk_high``),
-``enhance`` (below the top tier with revenue rising: trend >= ``trend_up``),
-``reshape`` (low value but F >= 3: frequent, cheap orders belong in low-cost
-channels), ``enhance`` (a middle tier at low risk), else ``harvest``. The revenue
-trend is ``revenue_trend_<trend_window>d`` of the feature module: (recent - previous)
-/ (recent + previous), in [-1, 1].
+Per customer active at ``as_of``: RFM scores and a named RFM segment, the lifecycle
+stage, the behavioural type, the value tier and the relationship strategy, each by a
+transparent rule (``rules``, thresholds in the ``segments`` settings), and per segment
+the customers, revenue and observed churn (``summary``). Everything is read off the
+feature frame of ``churnkit.features`` for the population that training and scoring
+use (``active_frame``). Risk, for the strategy, is a saved model's ``p_churn`` when it
+can score at ``as_of``, else a rule.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -75,33 +23,45 @@ import polars as pl
 from churnkit.core.config import SegmentSettings, Settings
 from churnkit.core.errors import DataError, ModelError
 from churnkit.core.jsonable import finite, jsonable
-from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, ChurnType
+from churnkit.core.schema import (
+    AS_OF,
+    CHURN_TYPE,
+    CUSTOMER_ID,
+    CUSTOMER_TYPE,
+    LIFECYCLE_STAGE,
+    OBSERVED_CHURN,
+    P_CHURN,
+    RFM_SEGMENT,
+    STRATEGY,
+    VALUE_TIER,
+    ChurnType,
+)
 from churnkit.core.timeline import resolve_as_of
 from churnkit.features.compute import FeatureLayout, compute_features, slug
 from churnkit.population import labels
+from churnkit.segment.rules import (
+    RISK_FROM_RULES,
+    STRATEGIES,
+    classify,
+    rfm_score,
+    rfm_segment_expr,
+)
+from churnkit.segment.summary import DIMENSIONS, summarise
+
+__all__ = [
+    "DIMENSIONS",
+    "STRATEGIES",
+    "ModelRisk",
+    "SegmentResult",
+    "active_frame",
+    "model_risk",
+    "rfm_score",
+    "rfm_segment_expr",
+    "segment",
+    "summarise",
+]
 
 logger = logging.getLogger(__name__)
-
-RFM_SEGMENT = "rfm_segment"
-LIFECYCLE = "lifecycle_stage"
-CUSTOMER_TYPE = "customer_type"
-VALUE_TIER = "value_tier"
-STRATEGY = "strategy"
-P_CHURN = "p_churn"
-OBSERVED = "observed_churn"
-# The analysis date on every row, so a reader of the file can tell its date.
-AS_OF = "as_of"
-DIMENSIONS = (RFM_SEGMENT, LIFECYCLE, CUSTOMER_TYPE, VALUE_TIER, STRATEGY)
-
-LIFECYCLE_STAGES = ("new", "converting", "retained", "loyal", "at_risk", "lapsed")
-CUSTOMER_TYPES = ("loyal", "discount_driven", "need_based", "impulse", "wanderer")
-STRATEGIES = ("build", "protect", "reshape", "enhance", "harvest", "end", "win_back")
-LOW_TIER = "low"
-UNMATCHED = "other"
-RISK_FROM_MODEL = "model"
-RISK_FROM_RULES = "rules"
-# F score from which a low-value customer counts as "buys often" (reshape).
-RESHAPE_MIN_F = 3
 
 
 @dataclass(frozen=True)
@@ -187,8 +147,7 @@ def segment(
         risk, model, why_rules = _risk_from_model(
             events, settings, model_dir, relations, as_of, notes
         )
-    names = set(events.collect_schema().names())
-    discount = _discount_column(seg, names, notes)
+    discount = _discount_column(seg, set(events.collect_schema().names()), notes)
     frame = active_frame(
         events, as_of, settings=_with_needed_features(settings, discount), relations=relations
     )
@@ -197,81 +156,12 @@ def segment(
             f"no customer is active at as-of {as_of:%Y-%m-%d}",
             hint="choose a later --as-of, or widen labels.active_window",
         )
-    share_col = f"{slug(discount)}_share" if discount else None
-    if discount and share_col not in frame.columns:
-        notes.append(
-            f"discount_driven is not assigned: column {discount!r} holds no numeric values "
-            "up to the as-of"
-        )
-        discount, share_col = None, None
-
-    typical_gap = _typical_gap(events, as_of, settings, frame)
-    base = _base(frame, seg, typical_gap, share_col)
-    if risk is not None:
-        _require_risk(risk)
-        base = base.join(
-            risk.lazy().select(
-                pl.col(CUSTOMER_ID).cast(pl.String), pl.col(P_CHURN).cast(pl.Float64)
-            ),
-            on=CUSTOMER_ID,
-            how="left",
-        )
-    else:
-        base = base.with_columns(pl.lit(None, dtype=pl.Float64).alias(P_CHURN))
-
-    tiers = sorted(seg.value_tiers.items(), key=lambda kv: kv[1], reverse=True)
-    tier_names = [name for name, _ in tiers] + [LOW_TIER]
-    rfm_names = list(dict.fromkeys([*seg.rfm_segments, UNMATCHED]))
-    scored = (
-        base.with_columns(
-            rfm_score(-pl.col("recency_days").floor()).alias("r_score"),
-            rfm_score(pl.col("frequency")).alias("f_score"),
-            rfm_score(pl.col("monetary")).alias("m_score"),
-            _value_tier(tiers).alias(VALUE_TIER),
-            _rule_risk(seg).alias("_rule_risk"),
-        )
-        .with_columns(
-            rfm_segment_expr(seg.rfm_segments).alias(RFM_SEGMENT),
-            _lifecycle(seg).alias(LIFECYCLE),
-            pl.coalesce(P_CHURN, "_rule_risk").alias("risk"),
-            pl.when(pl.col(P_CHURN).is_not_null())
-            .then(pl.lit(RISK_FROM_MODEL))
-            .otherwise(pl.lit(RISK_FROM_RULES))
-            .alias("risk_source"),
-        )
-        .with_columns(_customer_type(seg, with_discount=share_col is not None))
-        .with_columns(_strategy(seg, tier_names))
+    discount, share_col = _discount_share(frame, discount, notes)
+    base = _base(frame, seg, _typical_gap(events, as_of, settings, frame), share_col)
+    scored = classify(_with_risk(base, risk), seg, with_discount=share_col is not None)
+    customers, known = _with_outcome(
+        events, as_of, scored.collect(engine="in-memory"), settings, notes
     )
-    frame_out = scored.with_columns(
-        pl.col(RFM_SEGMENT).cast(pl.Enum(rfm_names)),
-        pl.col(LIFECYCLE).cast(pl.Enum(LIFECYCLE_STAGES)),
-        pl.col(CUSTOMER_TYPE).cast(pl.Enum(CUSTOMER_TYPES)),
-        pl.col(VALUE_TIER).cast(pl.Enum(tier_names)),
-        pl.col(STRATEGY).cast(pl.Enum(STRATEGIES)),
-    )
-    last_event = resolve_as_of(events, None)
-    lab = settings.labels
-    known = as_of + timedelta(days=lab.horizon + lab.grace_period) <= last_event
-    customers = frame_out.collect(engine="in-memory")
-    if known:
-        outcome = labels.label_window(
-            events,
-            as_of,
-            horizon=lab.horizon,
-            grace=lab.grace_period,
-            active=customers.lazy().select(CUSTOMER_ID),
-        ).collect(engine="in-memory")
-        customers = customers.join(
-            outcome.select(CUSTOMER_ID, pl.col(CHURN_TYPE).cast(pl.String).alias(OBSERVED)),
-            on=CUSTOMER_ID,
-            how="left",
-        )
-    else:
-        notes.append(
-            f"churn rates are not observed: the {lab.horizon}-day horizon plus "
-            f"{lab.grace_period} days' grace after {as_of:%Y-%m-%d} goes beyond the data "
-            f"(it ends {last_event:%Y-%m-%d})"
-        )
     customers = (
         customers.with_columns(pl.lit(as_of, dtype=pl.Datetime("us")).alias(AS_OF))
         .select(_output_columns([*customers.columns, AS_OF]))
@@ -287,8 +177,8 @@ def segment(
     logger.info("segmented %d active customers at %s", customers.height, as_of)
     return SegmentResult(
         as_of=as_of,
-        horizon=lab.horizon,
-        grace=lab.grace_period,
+        horizon=settings.labels.horizon,
+        grace=settings.labels.grace_period,
         customers=customers,
         summary=summarise(customers),
         outcomes_known=known,
@@ -462,229 +352,64 @@ def _require_risk(risk: pl.DataFrame) -> None:
         )
 
 
-def rfm_score(value: pl.Expr) -> pl.Expr:
-    """Quintile score 1..5 of the average rank, in integers so ties never straddle a
-    boundary by rounding: ``floor(5 (2 rank - 1) / 2n) + 1``."""
-    twice_rank = (value.rank("average") * 2).cast(pl.Int64)
-    n = value.count().cast(pl.Int64)
-    return (((twice_rank - 1) * 5) // (2 * n) + 1).clip(1, 5).cast(pl.Int8)
-
-
-def percentile(value: pl.Expr) -> pl.Expr:
-    """``(rank - 0.5) / n`` with average ranks: ties share a percentile."""
-    return (value.rank("average") - 0.5) / value.count()
-
-
-def _value_tier(tiers: list[tuple[str, float]]) -> pl.Expr:
-    p = percentile(pl.col("monetary"))
-    return pl.coalesce(
-        *[pl.when(p >= threshold).then(pl.lit(name)) for name, threshold in tiers],
-        pl.lit(LOW_TIER),
-    )
-
-
-def rfm_segment_expr(rules: Mapping[str, Mapping[Any, tuple[int, int]]]) -> pl.Expr:
-    """The first named segment whose score ranges hold ``r_score``, ``f_score`` and
-    ``m_score``; ``other`` when none does."""
-    matches = []
-    for name, ranges in rules.items():
-        cond = pl.lit(True)
-        for axis, (low, high) in ranges.items():
-            cond = cond & pl.col(f"{axis}_score").is_between(low, high)
-        matches.append(pl.when(cond).then(pl.lit(name)))
-    return pl.coalesce(*matches, pl.lit(UNMATCHED))
-
-
-def _lifecycle(seg: SegmentSettings) -> pl.Expr:
-    overdue = pl.col("overdue_ratio")
-    purchases = pl.col("purchases_total")
-    tenure = pl.col("tenure_days")
-    return pl.coalesce(
-        pl.when(overdue >= seg.lapsed_overdue).then(pl.lit("lapsed")),
-        pl.when(overdue >= seg.at_risk_overdue).then(pl.lit("at_risk")),
-        pl.when(purchases <= seg.new_max_purchases).then(pl.lit("new")),
-        pl.when(
-            (tenure >= seg.loyal_min_tenure_days) & (purchases >= seg.loyal_min_purchases)
-        ).then(pl.lit("loyal")),
-        pl.when(
-            (tenure >= seg.retained_min_tenure_days) & (purchases >= seg.retained_min_purchases)
-        ).then(pl.lit("retained")),
-        pl.lit("converting"),
-    )
-
-
-def _rule_risk(seg: SegmentSettings) -> pl.Expr:
-    overdue = (pl.col("overdue_ratio") / seg.lapsed_overdue).clip(0.0, 1.0)
-    failed = pl.when(pl.col("_unrecovered") > 0).then(seg.failed_payment_risk).otherwise(0.0)
-    return pl.max_horizontal(overdue, failed)
-
-
-def _rules(rules: list[tuple[pl.Expr, str, pl.Expr]], name: str, reason: str) -> list[pl.Expr]:
-    """First-match-wins rules as two columns: the label and the reason it got it."""
-    label = pl.coalesce(*[pl.when(c).then(pl.lit(v)) for c, v, _ in rules])
-    why = pl.coalesce(*[pl.when(c).then(r) for c, _, r in rules])
-    return [label.alias(name), why.alias(reason)]
-
-
-def _num(expr: pl.Expr, digits: int) -> pl.Expr:
-    """A number as text with a fixed number of decimals (``pl.format`` prints floats
-    at full precision)."""
-    if digits == 0:
-        return expr.round(0).cast(pl.Int64).cast(pl.String)
-    scaled = (expr * 10**digits).round(0).cast(pl.Int64)
-    sign = pl.when(scaled < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-    whole = (scaled.abs() // 10**digits).cast(pl.String)
-    frac = (scaled.abs() % 10**digits).cast(pl.String).str.zfill(digits)
-    return pl.concat_str(sign, whole, pl.lit("."), frac)
-
-
-def _customer_type(seg: SegmentSettings, *, with_discount: bool) -> list[pl.Expr]:
-    purchases = pl.col("purchases_total")
-    n_purchases = _num(purchases, 0)
-    f, m = pl.col("f_score"), pl.col("m_score")
-    cv = pl.col("gap_cv")
-    rhythm = (purchases >= seg.pattern_min_purchases) & cv.is_not_null()
-    min_score = seg.loyal_type_min_score
-    rules: list[tuple[pl.Expr, str, pl.Expr]] = []
-    if with_discount:
-        share = pl.col("discount_share")
-        rules.append(
-            (
-                (share >= seg.discount_share_min) & (purchases >= 2),
-                "discount_driven",
-                pl.format(
-                    "{}% of {} purchases on discount (>= {}%)",
-                    _num(share * 100, 0),
-                    n_purchases,
-                    pl.lit(f"{seg.discount_share_min * 100:g}"),
-                ),
-            )
+def _discount_share(
+    frame: pl.DataFrame, discount: str | None, notes: list[str]
+) -> tuple[str | None, str | None]:
+    """``(discount column, its share column)``, both None when the column never held a
+    number up to the as-of (the feature module then has no share for it)."""
+    share_col = f"{slug(discount)}_share" if discount else None
+    if discount and share_col not in frame.columns:
+        notes.append(
+            f"discount_driven is not assigned: column {discount!r} holds no numeric values "
+            "up to the as-of"
         )
-    cv_max = pl.lit(f"{seg.regular_gap_cv_max:g}")
-    rules += [
-        (
-            (f >= min_score)
-            & (m >= min_score)
-            & (pl.col("tenure_days") >= seg.loyal_type_min_tenure_days),
-            "loyal",
-            pl.format(
-                "buys often and much (F {}, M {} >= {}) for {} days",
-                f,
-                m,
-                pl.lit(str(min_score)),
-                _num(pl.col("tenure_days"), 0),
-            ),
-        ),
-        (
-            rhythm & (cv <= seg.regular_gap_cv_max),
-            "need_based",
-            pl.format(
-                "buys at regular gaps (variation {} <= {}) over {} purchases",
-                _num(cv, 2),
-                cv_max,
-                n_purchases,
-            ),
-        ),
-        (
-            rhythm,
-            "impulse",
-            pl.format(
-                "buys at irregular gaps (variation {} > {}) over {} purchases",
-                _num(cv, 2),
-                cv_max,
-                n_purchases,
-            ),
-        ),
-        (
-            pl.col(VALUE_TIER) != LOW_TIER,
-            "impulse",
-            pl.format(
-                "too few purchases ({}) for a rhythm, but {} value", n_purchases, pl.col(VALUE_TIER)
-            ),
-        ),
-        (
-            pl.lit(True),
-            "wanderer",
-            pl.format("rarely buys ({} purchases), low value", n_purchases),
-        ),
-    ]
-    return _rules(rules, CUSTOMER_TYPE, "type_reason")
+        return None, None
+    return discount, share_col
 
 
-def _strategy(seg: SegmentSettings, tiers: list[str]) -> list[pl.Expr]:
-    tier = pl.col(VALUE_TIER)
-    valuable = tier != LOW_TIER
-    top = tier == tiers[0]
-    stage = pl.col(LIFECYCLE)
-    risk = pl.col("risk")
-    risky = risk >= seg.risk_high
-    trend = pl.col("revenue_trend")
-    trend_text = pl.when(trend > 0).then(pl.lit("+")).otherwise(pl.lit("")) + _num(trend, 2)
-    risk_text = pl.format("risk {} ({})", _num(risk, 2), pl.col("risk_source"))
-    high = pl.lit(f"{seg.risk_high:g}")
-    rules: list[tuple[pl.Expr, str, pl.Expr]] = [
-        (
-            (stage == "lapsed") & valuable,
-            "win_back",
-            pl.format(
-                "lapsed ({}x the usual gap since the last purchase), {} value: win back "
-                "and learn why",
-                _num(pl.col("overdue_ratio"), 1),
-                tier,
-            ),
-        ),
-        (
-            valuable & risky,
-            "protect",
-            pl.format("{} value, {} >= {}: protect", tier, risk_text, high),
-        ),
-        (
-            ~valuable & risky & (trend <= 0),
-            "end",
-            pl.format(
-                "low value, {} >= {}, revenue not growing (trend {})", risk_text, high, trend_text
-            ),
-        ),
-        (
-            stage.is_in(["new", "converting"]) & ~risky,
-            "build",
-            pl.format("{} customer, {} value, {}: build the relationship", stage, tier, risk_text),
-        ),
-        (
-            ~top & (trend >= seg.trend_up),
-            "enhance",
-            pl.format(
-                "revenue rising (trend {}), {} value: up-sell and cross-sell", trend_text, tier
-            ),
-        ),
-        (
-            ~valuable & (pl.col("f_score") >= RESHAPE_MIN_F),
-            "reshape",
-            pl.format(
-                "buys often (F {}) but low value: serve through low-cost channels",
-                pl.col("f_score"),
-            ),
-        ),
-        (
-            valuable & ~top,
-            "enhance",
-            pl.format("{} value, {}: up-sell and cross-sell", tier, risk_text),
-        ),
-        (
-            pl.lit(True),
-            "harvest",
-            pl.when(top)
-            .then(pl.format("steady {} value, {}: keep service, spend little", tier, risk_text))
-            .otherwise(
-                pl.format(
-                    "low value, buys rarely (F {}), {}: spend little",
-                    pl.col("f_score"),
-                    risk_text,
-                )
-            ),
-        ),
-    ]
-    return _rules(rules, STRATEGY, "strategy_reason")
+def _with_risk(base: pl.LazyFrame, risk: pl.DataFrame | None) -> pl.LazyFrame:
+    """``base`` with the given ``p_churn`` per customer (null without a risk table)."""
+    if risk is None:
+        return base.with_columns(pl.lit(None, dtype=pl.Float64).alias(P_CHURN))
+    _require_risk(risk)
+    return base.join(
+        risk.lazy().select(pl.col(CUSTOMER_ID).cast(pl.String), pl.col(P_CHURN).cast(pl.Float64)),
+        on=CUSTOMER_ID,
+        how="left",
+    )
+
+
+def _with_outcome(
+    events: pl.LazyFrame,
+    as_of: datetime,
+    customers: pl.DataFrame,
+    settings: Settings,
+    notes: list[str],
+) -> tuple[pl.DataFrame, bool]:
+    """``customers`` with the churn kind observed after ``as_of`` when the data covers
+    the horizon and grace period, and whether it does."""
+    last_event = resolve_as_of(events, None)
+    lab = settings.labels
+    if as_of + timedelta(days=lab.horizon + lab.grace_period) > last_event:
+        notes.append(
+            f"churn rates are not observed: the {lab.horizon}-day horizon plus "
+            f"{lab.grace_period} days' grace after {as_of:%Y-%m-%d} goes beyond the data "
+            f"(it ends {last_event:%Y-%m-%d})"
+        )
+        return customers, False
+    outcome = labels.label_window(
+        events,
+        as_of,
+        horizon=lab.horizon,
+        grace=lab.grace_period,
+        active=customers.lazy().select(CUSTOMER_ID),
+    ).collect(engine="in-memory")
+    observed = customers.join(
+        outcome.select(CUSTOMER_ID, pl.col(CHURN_TYPE).cast(pl.String).alias(OBSERVED_CHURN)),
+        on=CUSTOMER_ID,
+        how="left",
+    )
+    return observed, True
 
 
 _LEADING = (
@@ -696,7 +421,7 @@ _LEADING = (
     "f_score",
     "m_score",
     RFM_SEGMENT,
-    LIFECYCLE,
+    LIFECYCLE_STAGE,
     CUSTOMER_TYPE,
     VALUE_TIER,
     STRATEGY,
@@ -711,65 +436,13 @@ _LEADING = (
     "gap_cv",
     "discount_share",
     "network_stickiness",
-    OBSERVED,
+    OBSERVED_CHURN,
     AS_OF,
 )
 
 
 def _output_columns(columns: list[str]) -> list[str]:
     return [c for c in _LEADING if c in columns]
-
-
-def summarise(customers: pl.DataFrame) -> pl.DataFrame:
-    """Per dimension and segment: customers, revenue, average value and risk, and the
-    observed churn rates when ``observed_churn`` is present (null otherwise)."""
-    total_customers = customers.height
-    total_revenue = float(customers["monetary"].sum())
-    observed = OBSERVED in customers.columns
-    parts = []
-    for dim in DIMENSIONS:
-        aggs = [
-            pl.len().alias("customers"),
-            pl.col("monetary").sum().alias("revenue"),
-            pl.col("monetary").mean().alias("average_value"),
-            pl.col("risk").mean().alias("average_risk"),
-        ]
-        if observed:
-            churned = pl.col(OBSERVED) != ChurnType.RETAINED.value
-            aggs += [
-                churned.mean().alias("churn_rate"),
-                (pl.col(OBSERVED) == ChurnType.VOLUNTARY.value).mean().alias("voluntary_rate"),
-                (pl.col(OBSERVED) == ChurnType.INVOLUNTARY.value).mean().alias("involuntary_rate"),
-            ]
-        else:
-            aggs += [
-                pl.lit(None, dtype=pl.Float64).alias(name)
-                for name in ("churn_rate", "voluntary_rate", "involuntary_rate")
-            ]
-        part = (
-            customers.group_by(dim)
-            .agg(aggs)
-            .sort(dim)
-            .select(
-                pl.lit(dim).alias("dimension"),
-                pl.col(dim).cast(pl.String).alias("segment"),
-                pl.col("customers").cast(pl.Int64),
-                (pl.col("customers") / total_customers).alias("customer_share"),
-                pl.col("revenue"),
-                (
-                    pl.col("revenue") / total_revenue
-                    if total_revenue > 0
-                    else pl.lit(None, dtype=pl.Float64)
-                ).alias("revenue_share"),
-                pl.col("average_value"),
-                pl.col("average_risk"),
-                pl.col("churn_rate").cast(pl.Float64),
-                pl.col("voluntary_rate").cast(pl.Float64),
-                pl.col("involuntary_rate").cast(pl.Float64),
-            )
-        )
-        parts.append(part)
-    return pl.concat(parts, how="vertical")
 
 
 # --- risk from a saved model -----------------------------------------------------------

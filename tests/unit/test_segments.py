@@ -13,7 +13,8 @@ import pytest
 from churnkit.core.config import load_settings
 from churnkit.core.errors import DataError, ModelError
 from churnkit.core.schema import KIND_DTYPE
-from churnkit.segment.segments import STRATEGIES, rfm_score, rfm_segment_expr, segment
+from churnkit.segment.rules import STRATEGIES, rfm_score, rfm_segment_expr
+from churnkit.segment.segments import segment
 
 AS_OF = datetime(2025, 6, 30, 23, 59, 59, 999_999)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import date
@@ -15,7 +16,8 @@ from polars.testing import assert_frame_equal
 
 from churnkit.core.errors import UsageError
 from churnkit.ingest.pipeline import ingest
-from churnkit.sample.generator import (
+from churnkit.sample import (
+    BUSINESSES,
     RELATION_COLUMNS,
     TRANSACTION_COLUMNS,
     USAGE_COLUMNS,
@@ -25,6 +27,7 @@ from churnkit.sample.generator import (
     write_sample,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 FAILED = ("failed", "declined", "card_declined")
 PAID = ("paid", "succeeded", "completed")
 ISO = "%Y-%m-%d %H:%M:%S"
@@ -263,8 +266,73 @@ def test_ingest_accounts_for_every_messy_line(
 def test_bad_arguments_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="customers"):
         generate(0)
+    with pytest.raises(UsageError, match="months"):
+        generate(10, months=0)
     with pytest.raises(UsageError, match="messy_share"):
         generate(10, messy_share=0.9)
+    with pytest.raises(UsageError, match="business 'bakery'") as raised:
+        generate(10, business="bakery")
+    assert raised.value.hint is not None
+    assert all(name in raised.value.hint for name in BUSINESSES)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# What a seed gives, pinned: a change to the simulation or the export shows here first.
+# When a change is meant, update the hashes and regenerate sample_data/ (see its README).
+# Usage is hashed uncompressed, so another zlib cannot fail the test.
+PINNED = {
+    "default": (
+        {"customers": 300, "seed": 4},
+        {
+            "transactions": "94da6f7d74effe9ad9f869c963f3166d183b7cfeb76fc7aa405e68f0676fde7e",
+            "usage": "2521ea3a27b058ed995212d820cb6dc37980b3ac4286dbe251a8807b15f0e7b9",
+            "relations": "a0397287ce53f91b7634279134518de2c0289c05d0711a51f51ecfb6828af59c",
+            "truth": "80feb022195304fa61727dc35c2ace16a4d8090dd149eb52a43f30c0ee3384d8",
+        },
+    ),
+    "messy": (
+        {
+            "customers": 120,
+            "seed": 9,
+            "months": 6,
+            "end": date(2025, 6, 30),
+            "messy_share": 0.3,
+        },
+        {
+            "transactions": "09aa7cb82d8f90a895ea4afd96efe47840454db3b0a20f2a8119b1e04bcfb73d",
+            "usage": "c2bf9edbd20e2421a3394ce18b30b20b16e2d3d5ffea88b75a25e0ce3f74a738",
+            "relations": "44ce23fee229b483f8a5e2c75fb70c2d3a7ae231c51460a129629f001e7588d1",
+            "truth": "a0ed34b1b816a916c64b34d4c343f292c878e057e28b77a6027408fbbab6b3b0",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("name", PINNED)
+def test_a_seed_gives_the_pinned_bytes(tmp_path: Path, name: str) -> None:
+    arguments, expected = PINNED[name]
+    paths = write_sample(tmp_path, **arguments)
+    truth = generate(**arguments).customers
+    got = {
+        "transactions": sha256(paths["transactions"].read_bytes()),
+        "usage": sha256(gzip.decompress(paths["usage"].read_bytes())),
+        "relations": sha256(paths["relations"].read_bytes()),
+        "truth": sha256(truth.write_csv().encode()),
+    }
+    assert got == expected
+
+
+def test_the_shipped_sample_data_is_what_its_command_makes(tmp_path: Path) -> None:
+    # sample_data/README.md: churnkit sample --customers 3000 --out sample_data --seed 7
+    paths = write_sample(tmp_path, 3000, seed=7)
+    shipped = ROOT / "sample_data"
+    for name in ("transactions", "relations"):
+        assert paths[name].read_bytes() == (shipped / paths[name].name).read_bytes(), name
+    made = gzip.decompress(paths["usage"].read_bytes())
+    assert made == gzip.decompress((shipped / "usage.csv.gz").read_bytes())
 
 
 def test_sample_command_writes_the_files(run_cli: Callable[..., Any]) -> None:
