@@ -4,6 +4,8 @@ A failed gate is a result, not an exception: ``GateReport.passed`` is False and 
 CLI exits 1. The as_of must have known outcomes (``as_of + horizon + grace`` within
 the data) and must not precede the model's own as_of: every outcome the model learned
 from lies before its as_of, so a back-test from there on scores it only on the unseen.
+The customers are scored as ``predict`` scores them (``predict.score``), so a model
+trained after the as_of is refused with the same ``ModelError`` (exit 5).
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import polars as pl
 from churnkit.core.config import Settings
 from churnkit.core.errors import DataError, DriftWarning, UsageError
 from churnkit.core.jsonable import finite
-from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, TS, VALUE, ChurnType
+from churnkit.core.schema import CHURN_TYPE, TS, VALUE, ChurnType
 from churnkit.core.timeline import end_of_day, resolve_as_of
-from churnkit.features.compute import FeatureLayout
-from churnkit.features.snapshot import active_features, as_binary
+from churnkit.features.snapshot import as_binary
 from churnkit.model import metrics
-from churnkit.model.lightgbm import ChurnModel
-from churnkit.predict.value import trailing_revenue
+from churnkit.model.store import load_model
+from churnkit.predict.score import population_terms, score_population
+from churnkit.predict.value import customer_value
 
 Direction = Literal["min", "max"]
 # Which way each gate points: "min" fails below the threshold, "max" above it.
@@ -126,10 +128,9 @@ def evaluate(
     gates: Mapping[str, float] | None = None,
 ) -> GateReport:
     """Score the customers active at ``as_of`` and compare with what happened next."""
-    model = ChurnModel.load(model_dir)
+    model = load_model(model_dir.parent, model_dir.name)
     card = model.card_
-    horizon = int(card["horizon"])
-    grace = int(card.get("grace_period", settings.labels.grace_period))
+    _, horizon, grace = population_terms(card)
     last_event = resolve_as_of(events, None)
     if as_of is None:
         as_of = end_of_day((last_event - timedelta(days=horizon + grace)).date())
@@ -142,51 +143,38 @@ def evaluate(
             f"the data ends {last_event:%Y-%m-%d}",
             hint="choose an earlier --as-of, or omit it to use the latest possible one",
         )
-    trained_until = datetime.fromisoformat(card["as_of"])
-    if as_of < trained_until:
-        raise UsageError(
-            f"model {model_dir.name!r} learned from events up to {trained_until:%Y-%m-%d}; "
-            f"a back-test at {as_of:%Y-%m-%d} would score it on outcomes it has seen",
-            hint="evaluate at a later --as-of, or train a model with an earlier --as-of "
-            "(e.g. `churnkit train --as-of DATE --model backtest`)",
-        )
-    lab = settings.labels.model_copy(update={"horizon": horizon, "grace_period": grace})
-    used = settings.model_copy(update={"labels": lab})
-    snap = active_features(
+    population = score_population(
         events.filter(pl.col(TS) <= known_until),
-        as_of,
-        settings=used,
+        model,
+        as_of=as_of,
+        settings=settings,
         relations=relations,
-        layout=FeatureLayout.from_dict(card["layout"]),
         with_labels=True,
     )
-    model.check_compatible(snap.frame.columns)
-    X = snap.frame.select(model.feature_names_)
-    y = snap.frame[CHURN_TYPE]
+    proba = population.proba
+    y = population.frame[CHURN_TYPE]
     if model.mode == "binary":
         y = as_binary(y)
-    proba = model.predict_proba(X)
     scores = metrics.multiclass_metrics(y.to_numpy(), proba, model.classes_)
     churned = (y != ChurnType.RETAINED.value).to_numpy()
-    value = (
-        snap.frame.select(CUSTOMER_ID)
-        .join(
-            trailing_revenue(events, as_of, settings.predict.value_window).collect(),
-            on=CUSTOMER_ID,
-            how="left",
-        )[VALUE]
-        .fill_null(0.0)
-        .to_numpy()
-    )
+    value = customer_value(
+        events,
+        as_of,
+        population.frame,
+        measure="trailing_revenue",
+        window=settings.predict.value_window,
+        class_counts=card.class_counts,
+        horizon=horizon,
+    )[VALUE].to_numpy()
     profit = metrics.expected_max_profit(
         churned,
-        1.0 - proba[:, 0],
+        population.p_churn,
         value=value,
         contact_cost=settings.evaluate.contact_cost,
         success_rate=settings.evaluate.success_rate,
     )
     drift = (
-        metrics.psi_table(model.profiles_, X)
+        metrics.psi_table(card.profiles, population.features)
         .drop_nulls("psi")
         .sort("psi", descending=True, nulls_last=True)
     )
@@ -210,10 +198,10 @@ def evaluate(
             )
     counts = y.value_counts()
     return GateReport(
-        model=model_dir.name,
+        model=population.name,
         as_of=as_of,
         horizon=horizon,
-        customers=snap.frame.height,
+        customers=population.frame.height,
         churners={
             str(k): int(v)
             for k, v in zip(counts[CHURN_TYPE], counts["count"], strict=True)
