@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 MODEL_TYPE = "lightgbm"
 MODEL_FILE = "model.txt"
-__all__ = ["CARD_FILE", "MODEL_FILE", "MODEL_TYPE", "ChurnModel"]
+__all__ = ["MODEL_FILE", "MODEL_TYPE", "ChurnModel"]
 
 
 class ChurnModel:

@@ -27,6 +27,7 @@ from churnkit.core.schema import CHURN_TYPE, TS, VALUE, ChurnType
 from churnkit.core.timeline import end_of_day, resolve_as_of
 from churnkit.features.snapshot import as_binary
 from churnkit.model import metrics
+from churnkit.model.card import ModelCard
 from churnkit.model.store import load_model
 from churnkit.predict.score import population_terms, score_population
 from churnkit.predict.value import customer_value
@@ -129,7 +130,63 @@ def evaluate(
 ) -> GateReport:
     """Score the customers active at ``as_of`` and compare with what happened next."""
     model = load_model(model_dir.parent, model_dir.name)
-    card = model.card_
+    as_of, known_until = _backtest_date(events, model.card_, as_of)
+    population = score_population(
+        events.filter(pl.col(TS) <= known_until),
+        model,
+        as_of=as_of,
+        settings=settings,
+        relations=relations,
+        with_labels=True,
+    )
+    y = population.frame[CHURN_TYPE]
+    if model.mode == "binary":
+        y = as_binary(y)
+    scores = metrics.multiclass_metrics(y.to_numpy(), population.proba, model.classes_)
+    value = customer_value(
+        events,
+        as_of,
+        population.frame,
+        measure="trailing_revenue",
+        window=settings.predict.value_window,
+        class_counts=model.card_.class_counts,
+        horizon=population.horizon,
+    )[VALUE].to_numpy()
+    profit = metrics.expected_max_profit(
+        (y != ChurnType.RETAINED.value).to_numpy(),
+        population.p_churn,
+        value=value,
+        contact_cost=settings.evaluate.contact_cost,
+        success_rate=settings.evaluate.success_rate,
+    )
+    drift = (
+        metrics.psi_table(model.card_.profiles, population.features)
+        .drop_nulls("psi")
+        .sort("psi", descending=True, nulls_last=True)
+    )
+    counts = y.value_counts()
+    return GateReport(
+        model=population.name,
+        as_of=as_of,
+        horizon=population.horizon,
+        customers=population.frame.height,
+        churners={
+            str(k): int(v)
+            for k, v in zip(counts[CHURN_TYPE], counts["count"], strict=True)
+            if k != ChurnType.RETAINED.value
+        },
+        metrics=scores,
+        profit=profit,
+        drift=drift,
+        checks=_checks(settings, gates, {**scores, **profit}, drift),
+    )
+
+
+def _backtest_date(
+    events: pl.LazyFrame, card: ModelCard, as_of: datetime | None
+) -> tuple[datetime, datetime]:
+    """The as_of to back-test at (default: the latest with known outcomes) and the end
+    of its outcome window, which must lie within the data."""
     _, horizon, grace = population_terms(card)
     last_event = resolve_as_of(events, None)
     if as_of is None:
@@ -143,49 +200,21 @@ def evaluate(
             f"the data ends {last_event:%Y-%m-%d}",
             hint="choose an earlier --as-of, or omit it to use the latest possible one",
         )
-    population = score_population(
-        events.filter(pl.col(TS) <= known_until),
-        model,
-        as_of=as_of,
-        settings=settings,
-        relations=relations,
-        with_labels=True,
-    )
-    proba = population.proba
-    y = population.frame[CHURN_TYPE]
-    if model.mode == "binary":
-        y = as_binary(y)
-    scores = metrics.multiclass_metrics(y.to_numpy(), proba, model.classes_)
-    churned = (y != ChurnType.RETAINED.value).to_numpy()
-    value = customer_value(
-        events,
-        as_of,
-        population.frame,
-        measure="trailing_revenue",
-        window=settings.predict.value_window,
-        class_counts=card.class_counts,
-        horizon=horizon,
-    )[VALUE].to_numpy()
-    profit = metrics.expected_max_profit(
-        churned,
-        population.p_churn,
-        value=value,
-        contact_cost=settings.evaluate.contact_cost,
-        success_rate=settings.evaluate.success_rate,
-    )
-    drift = (
-        metrics.psi_table(card.profiles, population.features)
-        .drop_nulls("psi")
-        .sort("psi", descending=True, nulls_last=True)
-    )
+    return as_of, known_until
+
+
+def _checks(
+    settings: Settings,
+    gates: Mapping[str, float] | None,
+    observed: dict[str, float],
+    drift: pl.DataFrame,
+) -> tuple[GateCheck, ...]:
+    """One check per gate (the config's ``quality_gates``, overridden by ``gates``);
+    features drifted beyond the PSI gate are a ``DriftWarning``."""
     thresholds = {k: v for k, v in settings.quality_gates.model_dump().items() if v is not None}
     thresholds.update(gates or {})
-    observed = {**scores, **profit}
     if drift.height:
-        observed["psi"] = float(drift["psi"].max())  # type: ignore[arg-type]
-    checks = tuple(
-        GateCheck(m, observed.get(m), t, GATE_DIRECTIONS[m]) for m, t in thresholds.items()
-    )
+        observed = {**observed, "psi": float(drift["psi"].max())}  # type: ignore[arg-type]
     psi_limit = thresholds.get("psi")
     if psi_limit is not None:
         drifted = drift.filter(pl.col("psi") > psi_limit)["feature"].to_list()
@@ -194,21 +223,8 @@ def evaluate(
                 f"{len(drifted)} features drifted beyond PSI {psi_limit}: "
                 + ", ".join(drifted[:5]),
                 DriftWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-    counts = y.value_counts()
-    return GateReport(
-        model=population.name,
-        as_of=as_of,
-        horizon=horizon,
-        customers=population.frame.height,
-        churners={
-            str(k): int(v)
-            for k, v in zip(counts[CHURN_TYPE], counts["count"], strict=True)
-            if k != ChurnType.RETAINED.value
-        },
-        metrics=scores,
-        profit=profit,
-        drift=drift,
-        checks=checks,
+    return tuple(
+        GateCheck(m, observed.get(m), t, GATE_DIRECTIONS[m]) for m, t in thresholds.items()
     )
