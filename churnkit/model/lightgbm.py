@@ -23,6 +23,7 @@ from typing import Any, Self
 import lightgbm as lgb
 import numpy as np
 import polars as pl
+from pydantic import ValidationError
 
 from churnkit import __version__
 from churnkit.core.config import LightGBMParams
@@ -373,9 +374,12 @@ class ChurnModel:
             params = LightGBMParams.model_validate(
                 {k: v for k, v in card.params.items() if k in known}
             )
-        except ValueError as exc:
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
             raise ModelError(
-                f"model card {card.path} holds invalid parameters: {exc}", hint=RETRAIN_HINT
+                f"model card {card.path} holds invalid parameters: {problems}", hint=RETRAIN_HINT
             ) from None
         model = cls(params=params, seed=card.seed, classes=card.classes)
         model.classes_ = list(card.classes)
