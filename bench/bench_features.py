@@ -32,7 +32,8 @@ from churnkit.core.workspace import Workspace
 from churnkit.features.compute import compute_features
 from churnkit.features.snapshot import as_binary
 from churnkit.ingest.pipeline import ingest
-from churnkit.model.lightgbm import ChurnModel, _encode_labels
+from churnkit.model.encoding import encode_labels
+from churnkit.model.lightgbm import ChurnModel
 from churnkit.population.labels import label_window
 from churnkit.sample import make_sample
 
@@ -115,7 +116,7 @@ def main() -> None:
     rounds = model.best_iteration_
     matrix = model._matrix(X)  # the same encoded matrix LightGBM sees
     labels = as_binary(y) if model.mode == "binary" else y
-    label = _encode_labels(labels, model.classes_)
+    label = encode_labels(labels, model.classes_)
     raw = {**model._lightgbm_params(), "num_iterations": rounds}
     types = model.feature_types_
     cats = [i for i, n in enumerate(model.feature_names_) if types[n] == "categorical"]

@@ -10,6 +10,7 @@ import typer
 from churnkit.cli import _options, _shell, app
 from churnkit.cli._options import AsOf, JsonOut, ModelName
 from churnkit.core.io import scan_events, scan_relations
+from churnkit.model import store
 from churnkit.predict.pipeline import check_output_path, predict, read_segments, save_predictions
 from churnkit.render.predict import TOP, predict_summary
 
@@ -41,7 +42,8 @@ def predict_command(
     have empty drivers. By default the file goes to the workspace and
     predictions/latest.parquet points at it; --out writes only FILE. Segments come
     from the workspace's last `churnkit segment` run, if any. A model whose features
-    or classes do not fit the data is refused (exit 5).
+    or classes do not fit the data, or that learned from events after --as-of (its
+    scores would know what happened next), is refused (exit 5).
 
     \b
     Example:
@@ -50,6 +52,8 @@ def predict_command(
         churnkit predict --json > predictions.json
     """
     state = _shell.STATE
+    if model is not None:
+        store.check_name(model)
     if out is not None:
         check_output_path(out)
     settings = state.settings()
@@ -60,7 +64,7 @@ def predict_command(
         result = predict(
             events,
             settings=settings,
-            model_dir=workspace.model_dir(model or settings.train.model),
+            model_dir=store.model_dir(workspace, model or settings.train.model),
             relations=scan_relations(workspace),
             as_of=day,
             segments=read_segments(workspace.segments_path),

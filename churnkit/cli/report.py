@@ -14,10 +14,11 @@ from rich.console import Console
 
 from churnkit.cli import _shell, app
 from churnkit.core.config import Settings
-from churnkit.core.errors import DataError, ModelError
+from churnkit.core.errors import DataError
 from churnkit.core.io import write_json
 from churnkit.core.schema import DRIVER_FEATURES
 from churnkit.core.workspace import Workspace, write_bytes_atomic, write_text_atomic
+from churnkit.model import store
 from churnkit.predict.pipeline import latest_path
 from churnkit.render.formats import DOCUMENT_SUFFIX, Format
 from churnkit.report.report import build_report, playbook_features
@@ -107,8 +108,8 @@ def report_command(
     settings = state.settings(overrides)
     workspace = state.workspace_of(settings)
 
-    frame = _read_predictions(workspace, predictions)
     card, model_name = _card(workspace, model, default=settings.train.model)
+    frame = _read_predictions(workspace, predictions)
     with state.step("building the report"):
         report = build_report(
             frame,
@@ -248,24 +249,15 @@ def _latest(workspace: Workspace) -> Path:
 def _card(
     workspace: Workspace, name: str | None, *, default: str
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """The model card, for calibration and feature descriptions. Optional unless named."""
-    chosen = name or default
-    path = workspace.model_dir(chosen) / "card.json"
-    if not path.is_file():
-        if name is not None:
-            raise ModelError(
-                f"model {name!r} has no card at {path}", hint="run `churnkit train` first"
-            )
+    """The model card, for calibration and feature descriptions. Optional unless named.
+
+    Given as its JSON object: ``build_report`` reads the card's plain form.
+    """
+    if name is not None:
+        return store.read_card(workspace, name).to_json(), name
+    if default not in store.available(workspace):
         return None, None
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(
-            f"model card {path} is unreadable: {exc}", hint="retrain with `churnkit train`"
-        ) from None
-    if not isinstance(card, dict):
-        raise ModelError(f"model card {path} is not a JSON object")
-    return card, chosen
+    return store.read_card(workspace, default).to_json(), default
 
 
 def _playbook(

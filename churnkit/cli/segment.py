@@ -14,6 +14,7 @@ from churnkit.cli import _options, _shell, app
 from churnkit.cli._options import AsOf, JsonOut, ModelName
 from churnkit.core.io import scan_events, scan_relations, write_table
 from churnkit.core.workspace import write_bytes_atomic, write_text_atomic
+from churnkit.model import store
 from churnkit.render import segments as render
 from churnkit.render.formats import SUFFIX_FORMAT, Format, frame_csv
 from churnkit.segment.health import HealthReport, churn_health
@@ -101,7 +102,7 @@ def segment_command(
             settings=settings,
             relations=relations,
             as_of=_options.day(as_of),
-            model_dir=workspace.model_dir(model or settings.train.model),
+            model_dir=store.model_dir(workspace, model or settings.train.model),
         )
         write_table(result.customers, workspace.segments_path)
         outputs = {"segments": str(workspace.segments_path)}

@@ -11,6 +11,7 @@ from churnkit.cli import _options, _shell, app
 from churnkit.cli._options import AsOf, JsonOut, ModelName
 from churnkit.core.errors import ExitCode
 from churnkit.core.io import scan_events, scan_relations
+from churnkit.model import store
 from churnkit.model.training import train
 from churnkit.quality.evaluate import evaluate, parse_gates
 from churnkit.render.training import gate_summary, train_summary
@@ -38,6 +39,8 @@ def train_command(
         churnkit train --as-of 2026-06-30 --model backtest
     """
     state = _shell.STATE
+    if model is not None:
+        store.check_name(model)
     overrides: dict[str, object] = {}
     if horizon is not None:
         overrides["labels"] = {"horizon": horizon}
@@ -85,13 +88,19 @@ def evaluate_command(
 ) -> None:
     """Back-test a model at a past date and check the quality gates (exit 1 on failure).
 
-    Gates come from `quality_gates` in the config; flags override them.
+    Gates come from `quality_gates` in the config; flags override them. The date must
+    have known outcomes and must not precede the model's own --as-of (a model that
+    learned from those outcomes is refused, exit 5): to back-test, train a second model
+    at an earlier date.
 
     \b
     Example:
-        churnkit evaluate --fail-under auc=0.75 --max-drift psi=0.25 --json > gate.json
+        churnkit train --as-of 2026-06-30 --model backtest
+        churnkit evaluate --model backtest --fail-under auc=0.75 --max-drift psi=0.25 --json
     """
     state = _shell.STATE
+    if model is not None:
+        store.check_name(model)
     settings = state.settings()
     gates = {
         **parse_gates(
@@ -111,7 +120,7 @@ def evaluate_command(
         report = evaluate(
             scan_events(workspace),
             settings=settings,
-            model_dir=workspace.model_dir(model or settings.train.model),
+            model_dir=store.model_dir(workspace, model or settings.train.model),
             relations=scan_relations(workspace),
             as_of=_options.day(as_of),
             gates=gates,

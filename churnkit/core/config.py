@@ -87,7 +87,8 @@ class TrainSettings(Section):
     step_days: int = Field(28, ge=1)
     seed: int = 42
     calibration: Literal["none", "sigmoid", "isotonic"] = "none"
-    model: str = "default"
+    # A name, not a path (as churnkit.model.store.check_name checks --model).
+    model: str = Field("default", pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
 
 

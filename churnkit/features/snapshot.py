@@ -1,7 +1,8 @@
 """Per-customer frames at a cutoff: the active population, its features and labels.
 
-Training, evaluation and scoring all look at customers through this one module, so
-the population and the feature columns are defined the same way everywhere.
+Training, evaluation, scoring and segmentation all look at customers through
+:func:`active_features`, so the population and the feature columns are defined the
+same way everywhere.
 """
 
 from __future__ import annotations

@@ -32,8 +32,16 @@ from churnkit.core.timeline import cutoffs, events_until, resolve_as_of
 from churnkit.core.workspace import Workspace
 from churnkit.features.compute import FeatureLayout, feature_layout
 from churnkit.features.snapshot import CUTOFF, Snapshot, active_features, as_binary
-from churnkit.model import metrics
-from churnkit.model.lightgbm import BINARY, MULTICLASS, ChurnModel
+from churnkit.model import metrics, store
+from churnkit.model.card import (
+    BINARY,
+    MULTICLASS,
+    CalibrationBin,
+    DecileBin,
+    FeatureNote,
+    TrainingRecord,
+)
+from churnkit.model.lightgbm import ChurnModel
 from churnkit.population import labels
 
 log = logging.getLogger(__name__)
@@ -90,6 +98,7 @@ def train(
     model_name: str | None = None,
 ) -> TrainResult:
     """Train and save a churn model as of ``as_of`` (default: the last event's day)."""
+    name = store.check_name(model_name or settings.train.model)
     as_of = resolve_as_of(events, as_of)
     known = events_until(events, as_of)
     lab = settings.labels
@@ -107,7 +116,6 @@ def train(
     snapshots = [_snapshot(known, c, settings, relations, layout, binary) for c in schedule]
     specs = snapshots[-1].specs
     features = list(specs)
-    categorical = snapshots[-1].categorical
     train_frame = pl.concat([s.frame for s in snapshots[:-1]], how="vertical_relaxed")
     valid_frame = snapshots[-1].frame
     caught: list[str] = []
@@ -122,25 +130,12 @@ def train(
         train_frame = valid_frame
     _require_churners(train_frame, valid_frame, schedule[-1])
 
-    classes = BINARY if binary else None
-    params = settings.train.lightgbm
-    seed = settings.train.seed
-    descriptions = {name: spec.description for name, spec in specs.items()}
-    validated = ChurnModel(params=params, seed=seed, classes=classes).fit(
-        train_frame.select(features),
-        train_frame[CHURN_TYPE],
-        valid=(valid_frame.select(features), valid_frame[CHURN_TYPE]),
-        categorical=categorical,
-        feature_descriptions=descriptions,
-    )
+    validated, final = _fit(train_frame, valid_frame, snapshots[-1], settings, binary=binary)
     if validated.mode == "binary" and not binary:
         caught.append(
             "only one churn kind occurs in the training labels: the model is binary "
             "(churned vs retained)"
         )
-    validated.calibrate(
-        valid_frame.select(features), valid_frame[CHURN_TYPE], method=settings.train.calibration
-    )
     proba = validated.predict_proba(valid_frame.select(features))
     y_valid = _labels_for(validated, valid_frame[CHURN_TYPE])
     scores = metrics.multiclass_metrics(y_valid.to_numpy(), proba, validated.classes_)
@@ -148,55 +143,36 @@ def train(
     baseline = _baseline(valid_frame, y_valid, train_rate)
     caught += _sanity_warnings(scores, valid_frame, y_valid, features)
 
-    full = pl.concat([train_frame, valid_frame], how="vertical_relaxed")
-    if train_frame is valid_frame:
-        full = valid_frame
-    refit_params = params.model_copy(update={"num_boost_round": validated.best_iteration_})
-    final = ChurnModel(params=refit_params, seed=seed, classes=tuple(validated.classes_)).fit(
-        full.select(features),
-        full[CHURN_TYPE],
-        categorical=categorical,
-        feature_descriptions=descriptions,
-    )
-    final.set_calibrator(validated.calibrator_)
-
-    name = model_name or settings.train.model
-    model_dir = workspace.model_dir(name)
     counts = {c.cutoff.date().isoformat(): _class_counts(c.frame) for c in snapshots}
-    final.save(
-        model_dir,
-        card_extra={
-            "as_of": as_of.isoformat(),
-            "horizon": lab.horizon,
-            "grace_period": lab.grace_period,
-            "cutoffs": [c.isoformat() for c in schedule],
-            "validation_cutoff": schedule[-1].isoformat(),
-            "config_hash": settings.fingerprint(),
-            "data_fingerprint": data_fingerprint(known),
-            "layout": layout.to_dict(),
-            "feature_importance": _importance(final),
-            "feature_specs": {
-                n: {
-                    "kind": s.kind,
-                    "description": s.description,
-                    "sentence": s.sentence,
-                    "risk_when": s.risk_when,
-                }
-                for n, s in specs.items()
-            },
-            "snapshots": counts,
-            "metrics": jsonable(scores),
-            "baseline": jsonable(baseline),
-            "validation_best_iteration": validated.best_iteration_,
-            "calibration_curve": calibration_curve(y_valid, 1.0 - proba[:, 0]),
-            "feature_deciles": feature_deciles(valid_frame, y_valid, _top_features(final, 6)),
-            "warnings": caught,
+    record = TrainingRecord(
+        as_of=as_of,
+        horizon=lab.horizon,
+        grace_period=lab.grace_period,
+        cutoffs=tuple(schedule),
+        validation_cutoff=schedule[-1],
+        config_hash=settings.fingerprint(),
+        data_fingerprint=data_fingerprint(known),
+        layout=layout,
+        feature_importance=_importance(final),
+        feature_specs={
+            n: FeatureNote(
+                kind=f.kind, description=f.description, sentence=f.sentence, risk_when=f.risk_when
+            )
+            for n, f in specs.items()
         },
+        snapshots=counts,
+        metrics=jsonable(scores),
+        baseline=jsonable(baseline),
+        validation_best_iteration=validated.best_iteration_,
+        calibration_curve=calibration_curve(y_valid, 1.0 - proba[:, 0]),
+        feature_deciles=feature_deciles(valid_frame, y_valid, _top_features(final, 6)),
+        warnings=tuple(caught),
     )
+    store.save_model(final, workspace, name, record)
     for message in caught:
         warnings.warn(message, _category(message), stacklevel=2)
     return TrainResult(
-        model_dir=model_dir,
+        model_dir=store.model_dir(workspace, name),
         model_name=name,
         mode=final.mode,
         classes=tuple(final.classes_),
@@ -210,6 +186,43 @@ def train(
         features=tuple(features),
         warnings=tuple(caught),
     )
+
+
+def _fit(
+    train: pl.DataFrame,
+    valid: pl.DataFrame,
+    latest: Snapshot,
+    settings: Settings,
+    *,
+    binary: bool,
+) -> tuple[ChurnModel, ChurnModel]:
+    """The validated model (early stopping and calibration on the validation snapshot)
+    and the final one: refit on every snapshot with the rounds the first one chose,
+    carrying its calibration."""
+    features = latest.features
+    descriptions = {n: spec.description for n, spec in latest.specs.items()}
+    params = settings.train.lightgbm
+    seed = settings.train.seed
+    validated = ChurnModel(params=params, seed=seed, classes=BINARY if binary else None).fit(
+        train.select(features),
+        train[CHURN_TYPE],
+        valid=(valid.select(features), valid[CHURN_TYPE]),
+        categorical=latest.categorical,
+        feature_descriptions=descriptions,
+    )
+    validated.calibrate(
+        valid.select(features), valid[CHURN_TYPE], method=settings.train.calibration
+    )
+    full = valid if train is valid else pl.concat([train, valid], how="vertical_relaxed")
+    refit = params.model_copy(update={"num_boost_round": validated.best_iteration_})
+    final = ChurnModel(params=refit, seed=seed, classes=tuple(validated.classes_)).fit(
+        full.select(features),
+        full[CHURN_TYPE],
+        categorical=latest.categorical,
+        feature_descriptions=descriptions,
+    )
+    final.set_calibrator(validated.calibrator_)
+    return validated, final
 
 
 def _snapshot(
@@ -297,7 +310,9 @@ def _sanity_warnings(
     return found
 
 
-def calibration_curve(y: pl.Series, p_churn: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+def calibration_curve(
+    y: pl.Series, p_churn: np.ndarray, bins: int = 10
+) -> tuple[CalibrationBin, ...]:
     """Predicted vs observed churn by decile of predicted risk on the validation snapshot:
     the reliability view a report shows next to the ranking metrics."""
     frame = pl.DataFrame({"p": p_churn, "churned": (y != ChurnType.RETAINED.value)})
@@ -313,16 +328,16 @@ def calibration_curve(y: pl.Series, p_churn: np.ndarray, bins: int = 10) -> list
         )
         .sort("bin")
     )
-    return binned.drop("bin").to_dicts()
+    return tuple(CalibrationBin(**row) for row in jsonable(binned.drop("bin").to_dicts()))
 
 
 def feature_deciles(
     frame: pl.DataFrame, y: pl.Series, features: list[str], bins: int = 10
-) -> dict[str, list[dict[str, float]]]:
+) -> dict[str, tuple[DecileBin, ...]]:
     """Churn rate by decile of each important feature (the "metric cohort" view):
     how behaviour relates to churn, measured on the validation snapshot."""
     churned = (y != ChurnType.RETAINED.value).alias("churned")
-    out: dict[str, list[dict[str, float]]] = {}
+    out: dict[str, tuple[DecileBin, ...]] = {}
     for name in features:
         if name not in frame.columns or not frame[name].dtype.is_numeric():
             continue
@@ -345,7 +360,7 @@ def feature_deciles(
             .drop("bin")
             .to_dicts()
         )
-        out[name] = rows
+        out[name] = tuple(DecileBin(**row) for row in jsonable(rows))
     return out
 
 

@@ -19,14 +19,55 @@ among its training rows (``class_counts`` in the model card), a rate per
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Literal
 
 import polars as pl
 
-from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, TS, VALUE, EventKind
+from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, TS, VALUE, ChurnType, EventKind
 from churnkit.core.timeline import events_until
 
+log = logging.getLogger(__name__)
+
 MAX_LIFETIME_MONTHS = 36.0
+
+
+def customer_value(
+    events: pl.LazyFrame,
+    as_of: datetime,
+    ids: pl.DataFrame,
+    *,
+    measure: Literal["trailing_revenue", "expected_remaining"],
+    window: int,
+    class_counts: Mapping[str, int],
+    horizon: int,
+) -> pl.DataFrame:
+    """``customer_id, value`` for every customer of ``ids`` (0 without revenue).
+
+    ``class_counts`` (the model's training rows per class) gives the churn rate per
+    ``horizon`` days that ``expected_remaining`` turns into a lifetime.
+    """
+    revenue = trailing_revenue(events, as_of, window).collect(engine="streaming")
+    base = (
+        ids.select(CUSTOMER_ID)
+        .join(revenue, on=CUSTOMER_ID, how="left")
+        .with_columns(pl.col(VALUE).fill_null(0.0))
+    )
+    if measure == "expected_remaining":
+        total = sum(class_counts.values())
+        rate = 1.0 - class_counts.get(ChurnType.RETAINED.value, 0) / total if total else 0.0
+        monthly = monthly_churn_rate(rate, horizon)
+        log.info(
+            "value: expected remaining revenue at a monthly churn rate of %.1f%% "
+            "(the model's training rate of %.1f%% per %d days)",
+            100 * monthly,
+            100 * rate,
+            horizon,
+        )
+        base = expected_remaining(base, days=window, monthly_churn_rate=monthly)
+    return base.select(CUSTOMER_ID, VALUE)
 
 
 def trailing_revenue(events: pl.LazyFrame, as_of: datetime, days: int) -> pl.LazyFrame:

@@ -4,6 +4,8 @@ A failed gate is a result, not an exception: ``GateReport.passed`` is False and 
 CLI exits 1. The as_of must have known outcomes (``as_of + horizon + grace`` within
 the data) and must not precede the model's own as_of: every outcome the model learned
 from lies before its as_of, so a back-test from there on scores it only on the unseen.
+The customers are scored as ``predict`` scores them (``predict.score``), so a model
+trained after the as_of is refused with the same ``ModelError`` (exit 5).
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import polars as pl
 from churnkit.core.config import Settings
 from churnkit.core.errors import DataError, DriftWarning, UsageError
 from churnkit.core.jsonable import finite
-from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, TS, VALUE, ChurnType
+from churnkit.core.schema import CHURN_TYPE, TS, VALUE, ChurnType
 from churnkit.core.timeline import end_of_day, resolve_as_of
-from churnkit.features.compute import FeatureLayout
-from churnkit.features.snapshot import active_features, as_binary
+from churnkit.features.snapshot import as_binary
 from churnkit.model import metrics
-from churnkit.model.lightgbm import ChurnModel
-from churnkit.predict.value import trailing_revenue
+from churnkit.model.card import ModelCard
+from churnkit.model.store import load_model
+from churnkit.predict.score import population_terms, score_population
+from churnkit.predict.value import customer_value
 
 Direction = Literal["min", "max"]
 # Which way each gate points: "min" fails below the threshold, "max" above it.
@@ -126,10 +129,65 @@ def evaluate(
     gates: Mapping[str, float] | None = None,
 ) -> GateReport:
     """Score the customers active at ``as_of`` and compare with what happened next."""
-    model = ChurnModel.load(model_dir)
-    card = model.card_
-    horizon = int(card["horizon"])
-    grace = int(card.get("grace_period", settings.labels.grace_period))
+    model = load_model(model_dir.parent, model_dir.name)
+    as_of, known_until = _backtest_date(events, model.card_, as_of)
+    population = score_population(
+        events.filter(pl.col(TS) <= known_until),
+        model,
+        as_of=as_of,
+        settings=settings,
+        relations=relations,
+        with_labels=True,
+    )
+    y = population.frame[CHURN_TYPE]
+    if model.mode == "binary":
+        y = as_binary(y)
+    scores = metrics.multiclass_metrics(y.to_numpy(), population.proba, model.classes_)
+    value = customer_value(
+        events,
+        as_of,
+        population.frame,
+        measure="trailing_revenue",
+        window=settings.predict.value_window,
+        class_counts=model.card_.class_counts,
+        horizon=population.horizon,
+    )[VALUE].to_numpy()
+    profit = metrics.expected_max_profit(
+        (y != ChurnType.RETAINED.value).to_numpy(),
+        population.p_churn,
+        value=value,
+        contact_cost=settings.evaluate.contact_cost,
+        success_rate=settings.evaluate.success_rate,
+    )
+    drift = (
+        metrics.psi_table(model.card_.profiles, population.features)
+        .drop_nulls("psi")
+        .sort("psi", descending=True, nulls_last=True)
+    )
+    counts = y.value_counts()
+    return GateReport(
+        model=population.name,
+        as_of=as_of,
+        horizon=population.horizon,
+        customers=population.frame.height,
+        churners={
+            str(k): int(v)
+            for k, v in zip(counts[CHURN_TYPE], counts["count"], strict=True)
+            if k != ChurnType.RETAINED.value
+        },
+        metrics=scores,
+        profit=profit,
+        drift=drift,
+        checks=_checks(settings, gates, {**scores, **profit}, drift),
+    )
+
+
+def _backtest_date(
+    events: pl.LazyFrame, card: ModelCard, as_of: datetime | None
+) -> tuple[datetime, datetime]:
+    """The as_of to back-test at (default: the latest with known outcomes) and the end
+    of its outcome window, which must lie within the data."""
+    _, horizon, grace = population_terms(card)
     last_event = resolve_as_of(events, None)
     if as_of is None:
         as_of = end_of_day((last_event - timedelta(days=horizon + grace)).date())
@@ -142,62 +200,21 @@ def evaluate(
             f"the data ends {last_event:%Y-%m-%d}",
             hint="choose an earlier --as-of, or omit it to use the latest possible one",
         )
-    trained_until = datetime.fromisoformat(card["as_of"])
-    if as_of < trained_until:
-        raise UsageError(
-            f"model {model_dir.name!r} learned from events up to {trained_until:%Y-%m-%d}; "
-            f"a back-test at {as_of:%Y-%m-%d} would score it on outcomes it has seen",
-            hint="evaluate at a later --as-of, or train a model with an earlier --as-of "
-            "(e.g. `churnkit train --as-of DATE --model backtest`)",
-        )
-    lab = settings.labels.model_copy(update={"horizon": horizon, "grace_period": grace})
-    used = settings.model_copy(update={"labels": lab})
-    snap = active_features(
-        events.filter(pl.col(TS) <= known_until),
-        as_of,
-        settings=used,
-        relations=relations,
-        layout=FeatureLayout.from_dict(card["layout"]),
-        with_labels=True,
-    )
-    model.check_compatible(snap.frame.columns)
-    X = snap.frame.select(model.feature_names_)
-    y = snap.frame[CHURN_TYPE]
-    if model.mode == "binary":
-        y = as_binary(y)
-    proba = model.predict_proba(X)
-    scores = metrics.multiclass_metrics(y.to_numpy(), proba, model.classes_)
-    churned = (y != ChurnType.RETAINED.value).to_numpy()
-    value = (
-        snap.frame.select(CUSTOMER_ID)
-        .join(
-            trailing_revenue(events, as_of, settings.predict.value_window).collect(),
-            on=CUSTOMER_ID,
-            how="left",
-        )[VALUE]
-        .fill_null(0.0)
-        .to_numpy()
-    )
-    profit = metrics.expected_max_profit(
-        churned,
-        1.0 - proba[:, 0],
-        value=value,
-        contact_cost=settings.evaluate.contact_cost,
-        success_rate=settings.evaluate.success_rate,
-    )
-    drift = (
-        metrics.psi_table(model.profiles_, X)
-        .drop_nulls("psi")
-        .sort("psi", descending=True, nulls_last=True)
-    )
+    return as_of, known_until
+
+
+def _checks(
+    settings: Settings,
+    gates: Mapping[str, float] | None,
+    observed: dict[str, float],
+    drift: pl.DataFrame,
+) -> tuple[GateCheck, ...]:
+    """One check per gate (the config's ``quality_gates``, overridden by ``gates``);
+    features drifted beyond the PSI gate are a ``DriftWarning``."""
     thresholds = {k: v for k, v in settings.quality_gates.model_dump().items() if v is not None}
     thresholds.update(gates or {})
-    observed = {**scores, **profit}
     if drift.height:
-        observed["psi"] = float(drift["psi"].max())  # type: ignore[arg-type]
-    checks = tuple(
-        GateCheck(m, observed.get(m), t, GATE_DIRECTIONS[m]) for m, t in thresholds.items()
-    )
+        observed = {**observed, "psi": float(drift["psi"].max())}  # type: ignore[arg-type]
     psi_limit = thresholds.get("psi")
     if psi_limit is not None:
         drifted = drift.filter(pl.col("psi") > psi_limit)["feature"].to_list()
@@ -206,21 +223,8 @@ def evaluate(
                 f"{len(drifted)} features drifted beyond PSI {psi_limit}: "
                 + ", ".join(drifted[:5]),
                 DriftWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-    counts = y.value_counts()
-    return GateReport(
-        model=model_dir.name,
-        as_of=as_of,
-        horizon=horizon,
-        customers=snap.frame.height,
-        churners={
-            str(k): int(v)
-            for k, v in zip(counts[CHURN_TYPE], counts["count"], strict=True)
-            if k != ChurnType.RETAINED.value
-        },
-        metrics=scores,
-        profit=profit,
-        drift=drift,
-        checks=checks,
+    return tuple(
+        GateCheck(m, observed.get(m), t, GATE_DIRECTIONS[m]) for m, t in thresholds.items()
     )

@@ -34,10 +34,10 @@ from churnkit.core.schema import (
     RFM_SEGMENT,
     STRATEGY,
     VALUE_TIER,
-    ChurnType,
 )
 from churnkit.core.timeline import resolve_as_of
-from churnkit.features.compute import FeatureLayout, compute_features, slug
+from churnkit.features.compute import FeatureLayout, slug
+from churnkit.features.snapshot import active_features
 from churnkit.population import labels
 from churnkit.segment.rules import (
     RISK_FROM_RULES,
@@ -233,28 +233,11 @@ def active_frame(
     relations: pl.LazyFrame | None,
     layout: FeatureLayout | None = None,
 ) -> pl.DataFrame:
-    """Features of the customers active at ``as_of``: the population and columns of
-    ``snapshots.active_features``, collected with the in-memory engine because Polars'
-    streaming engine panics on the network-feature joins at some cutoffs."""
-    window = labels.active_window_days(events, as_of, settings.labels)
-    active = labels.active_customers(
-        events, as_of, active_window=window, grace=settings.labels.grace_period
-    ).collect(engine="in-memory")
-    features = compute_features(
-        events,
-        as_of,
-        settings=settings.features,
-        relations=relations,
-        active=active.lazy(),
-        layout=layout,
-        label_settings=settings.labels,
-    )
-    return (
-        active.lazy()
-        .join(features.frame, on=CUSTOMER_ID, how="left")
-        .sort(CUSTOMER_ID)
-        .collect(engine="in-memory")
-    )
+    """Features of the customers active at ``as_of``: ``snapshot.active_features``, the
+    population training and scoring use."""
+    return active_features(
+        events, as_of, settings=settings, relations=relations, layout=layout
+    ).frame
 
 
 def _discount_column(seg: SegmentSettings, names: set[str], notes: list[str]) -> str | None:
@@ -458,33 +441,18 @@ def model_risk(
 ) -> ModelRisk:
     """Score the customers active at ``as_of`` with the model saved in ``model_dir``.
 
-    Raises ``ModelError`` when the model is missing or incompatible, or when it was
-    trained on outcomes after ``as_of`` (its risk would know the future).
+    Scores as ``predict`` does (``predict.score``): raises ``ModelError`` when the model
+    is missing or incompatible, or when it learned from events after ``as_of`` (its
+    risk would know the future).
     """
-    from churnkit.model.lightgbm import ChurnModel
+    # Imported here: LightGBM loads only when a model is used.
+    from churnkit.model.store import load_model
+    from churnkit.predict.score import score_population
 
     as_of = resolve_as_of(events, as_of)
-    model = ChurnModel.load(model_dir)
-    card = model.card_
-    trained = card.get("as_of")
-    if trained is not None and datetime.fromisoformat(str(trained)) > as_of:
-        raise ModelError(
-            f"model {model_dir.name!r} was trained on data up to {trained[:10]}, after "
-            f"as-of {as_of:%Y-%m-%d}: its risk would know what happened next",
-            hint="use `--risk rules`, or train a model with an earlier --as-of",
-        )
-    try:
-        layout = FeatureLayout.from_dict(card["layout"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(
-            f"model card in {model_dir} has no usable feature layout ({exc!r})",
-            hint="retrain with `churnkit train`",
-        ) from None
-    features = active_frame(events, as_of, settings=settings, relations=relations, layout=layout)
-    model.check_compatible(features.columns)
-    proba = model.predict_proba(features.select(model.feature_names_))
-    retained = model.classes_.index(ChurnType.RETAINED.value)
-    frame = features.select(CUSTOMER_ID).with_columns(
-        pl.Series(P_CHURN, 1.0 - proba[:, retained], dtype=pl.Float64)
+    model = load_model(model_dir.parent, model_dir.name)
+    scored = score_population(events, model, as_of=as_of, settings=settings, relations=relations)
+    frame = scored.frame.select(CUSTOMER_ID).with_columns(
+        pl.Series(P_CHURN, scored.p_churn, dtype=pl.Float64)
     )
-    return ModelRisk(frame=frame, model=model_dir.name, horizon=int(card.get("horizon", 0)))
+    return ModelRisk(frame=frame, model=scored.name, horizon=scored.horizon)

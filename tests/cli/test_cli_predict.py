@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -24,8 +25,8 @@ ENV = {"CHURNKIT_PREDICT__DRIVERS_TOP_N": "25"}
 
 @pytest.fixture(scope="module")
 def workspace(sample_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the sample workspace with the default model and a binary model that
-    never saw a failed payment."""
+    """A copy of the sample workspace with the default model (trained at 2026-09-30, so
+    that date can be scored too) and a binary model that never saw a failed payment."""
     root = tmp_path_factory.mktemp("cli-predict") / "ws"
     shutil.copytree(sample_workspace.root, root)
     copy = Workspace(root)
@@ -33,7 +34,13 @@ def workspace(sample_workspace: Workspace, tmp_path_factory: pytest.TempPathFact
     settings = load_settings(None, env={}, overrides=FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        train(events, settings=settings, workspace=copy, relations=scan_relations(copy))
+        train(
+            events,
+            settings=settings,
+            workspace=copy,
+            relations=scan_relations(copy),
+            as_of=datetime(2026, 9, 30, 23, 59, 59, 999999),
+        )
         train(
             events.filter(pl.col(KIND) != EventKind.PAYMENT_FAILED.value),
             settings=settings,

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from test_golden import CARD, HYPERLINK, PLAYBOOK, SCRIPT, fixed_predictions
 
+from churnkit import __version__
 from churnkit.core.config import load_settings
 from churnkit.core.io import scan_events, scan_relations
 from churnkit.core.workspace import Workspace
@@ -29,7 +30,14 @@ def ws(tmp_path: Path) -> Path:
     (root / "predictions").mkdir(parents=True)
     fixed_predictions().write_parquet(root / "predictions" / "latest.parquet")
     (root / "models" / "default").mkdir(parents=True)
-    (root / "models" / "default" / "card.json").write_text(json.dumps(CARD))
+    card = {
+        "format_version": 1,
+        "churnkit_version": __version__,
+        "classes": ["retained", "voluntary", "involuntary"],
+        "features": [],
+        **CARD,
+    }
+    (root / "models" / "default" / "card.json").write_text(json.dumps(card))
     (tmp_path / "playbook.yaml").write_text(yaml.safe_dump(PLAYBOOK))
     return root
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from churnkit.core.errors import DataError, ModelError, UsageError
+from churnkit.core.errors import DataError, ExitCode, ModelError, UsageError
 from churnkit.core.io import scan_events
 from churnkit.core.workspace import Workspace
 from churnkit.model.training import train
@@ -72,8 +72,17 @@ def test_gate_above_what_the_model_reaches_fails_and_below_passes(
 
 
 def test_refuses_an_as_of_the_model_trained_on(sample_workspace, backtest_model, fast_settings):
-    with pytest.raises(UsageError, match="learned from events up to 2026-05-31"):
+    with pytest.raises(ModelError, match="learned from events up to 2026-05-31") as caught:
         run(sample_workspace, backtest_model, fast_settings, as_of=datetime(2026, 1, 31, 23, 59))
+    assert caught.value.exit_code == ExitCode.MODEL
+    assert "after as-of 2026-01-31: its scores would know what happened next" in (
+        caught.value.message
+    )
+
+
+def test_an_as_of_equal_to_the_models_is_fine(sample_workspace, backtest_model, fast_settings):
+    report = run(sample_workspace, backtest_model, fast_settings, as_of=TRAIN_AS_OF)
+    assert report.as_of == TRAIN_AS_OF and report.customers > 0
 
 
 def test_refuses_an_as_of_whose_outcomes_are_unknown(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 
 from churnkit.core.config import LightGBMParams
 from churnkit.core.errors import DataError, ModelError
-from churnkit.model.lightgbm import BINARY, CARD_FILE, MODEL_FILE, MULTICLASS, ChurnModel
+from churnkit.model.card import BINARY, CARD_FILE, MULTICLASS, TrainingRecord
+from churnkit.model.lightgbm import MODEL_FILE, ChurnModel
 from churnkit.model.metrics import binary_metrics, multiclass_metrics
 
 PARAMS = LightGBMParams(
@@ -92,19 +94,21 @@ def test_same_seed_gives_byte_identical_model_text(train, valid, tmp_path):
 
 def test_save_then_load_predicts_identically_and_keeps_the_card(model, valid, tmp_path):
     X, _ = valid
-    model.save(tmp_path / "m", {"as_of": "2024-06-30", "horizon": 90, "metrics": {"auc": 0.8}})
+    record = TrainingRecord(as_of=datetime(2024, 6, 30), horizon=90, metrics={"auc": 0.8})
+    saved = model.save(tmp_path / "m", record)
     loaded = ChurnModel.load(tmp_path / "m")
 
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     np.testing.assert_array_equal(loaded.contributions(X[:5]), model.contributions(X[:5]))
     card = json.loads((tmp_path / "m" / CARD_FILE).read_text())
     assert card["classes"] == list(MULTICLASS)
-    assert card["as_of"] == "2024-06-30" and card["metrics"] == {"auc": 0.8}
+    assert card["as_of"] == "2024-06-30T00:00:00" and card["metrics"] == {"auc": 0.8}
+    assert card["model_type"] == "lightgbm"
     assert card["categories"] == {"plan": ["basic", "pro", "team"]}
     recency = next(f for f in card["features"] if f["name"] == "recency")
     assert recency["description"] == "days since the last purchase"
     assert len(recency["profile"]["proportions"]) == len(recency["profile"]["edges"]) + 1
-    assert loaded.card_["horizon"] == 90
+    assert loaded.card_ == saved and loaded.card_.horizon == 90
     assert loaded.best_iteration_ == model.best_iteration_
 
 
@@ -251,6 +255,10 @@ def test_feature_of_unsupported_type_is_a_data_error(train):
         ChurnModel(params=PARAMS, seed=7).fit(dated, y)
 
 
-def test_card_extra_cannot_overwrite_the_model_keys(model, tmp_path: Path):
-    with pytest.raises(ValueError, match="classes"):
-        model.save(tmp_path / "m", {"classes": ["x"]})
+def test_a_card_of_another_model_type_is_refused(model, tmp_path: Path):
+    model.save(tmp_path / "m")
+    card_path = tmp_path / "m" / CARD_FILE
+    card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "model_type": "bgnbd"}))
+
+    with pytest.raises(ModelError, match="'bgnbd' model"):
+        ChurnModel.load(tmp_path / "m")

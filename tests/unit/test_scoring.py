@@ -15,12 +15,12 @@ import polars as pl
 import pytest
 
 from churnkit.core.config import Settings, load_settings
-from churnkit.core.errors import ChurnkitWarning, ConfigError, ExitCode, LeakageWarning, ModelError
+from churnkit.core.errors import ChurnkitWarning, ConfigError, ExitCode, ModelError
 from churnkit.core.io import scan_events, scan_relations
 from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, TS, EventKind
 from churnkit.core.workspace import Workspace
-from churnkit.features.compute import FeatureLayout
 from churnkit.features.snapshot import active_features
+from churnkit.model.card import ModelCard
 from churnkit.model.lightgbm import ChurnModel
 from churnkit.model.training import train
 from churnkit.predict.drivers import risk_contributions
@@ -87,13 +87,12 @@ def scored(trained, tmp_path_factory) -> Predictions:
 
 def test_every_active_customer_is_scored_once(trained, scored):
     frame = scored.frame
-    card = json.loads((trained.model("m") / "card.json").read_text())
     active = active_features(
         trained.events,
         scored.as_of,
         settings=trained.settings(),
         relations=trained.relations,
-        layout=FeatureLayout.from_dict(card["layout"]),
+        layout=ModelCard.read(trained.model("m")).layout,
     ).frame
     assert frame.columns == list(OUTPUT_COLUMNS)
     assert sorted(frame[CUSTOMER_ID].to_list()) == sorted(active[CUSTOMER_ID].to_list())
@@ -171,7 +170,7 @@ def test_value_is_trailing_revenue_and_value_at_risk_its_share(trained, scored):
         both["value_at_risk"].to_numpy(), (both["p_churn"] * both["value"]).to_numpy()
     )
     # expected_remaining: run-rate per 30 days × expected lifetime at the model's churn rate
-    counts = json.loads((trained.model("m") / "card.json").read_text())["class_counts"]
+    counts = ModelCard.read(trained.model("m")).class_counts
     rate = 1 - counts["retained"] / sum(counts.values())
     lifetime = min(MAX_LIFETIME_MONTHS, 1 / monthly_churn_rate(rate, 90))
     clv = scored.frame.join(plain.select(CUSTOMER_ID, pl.col("value").alias("tr")), on=CUSTOMER_ID)
@@ -206,7 +205,7 @@ def test_drivers_only_for_the_customers_a_report_can_show(scored):
 
 def test_drivers_are_features_that_raise_the_risk_of_the_likelier_kind(trained, scored):
     model = ChurnModel.load(trained.model("m"))
-    layout = FeatureLayout.from_dict(model.card_["layout"])
+    layout = model.card_.layout
     explained = scored.frame.filter(pl.col("driver_features").list.len() > 0)
     features = (
         active_features(
@@ -316,16 +315,21 @@ def test_segments_are_joined_and_never_invented(trained, scored):
         assert scored.frame[column].null_count() == scored.frame.height
 
 
-def test_scoring_a_date_the_model_has_seen_past_is_flagged(trained):
-    with pytest.warns(LeakageWarning, match="not a forecast"):
-        result = predict(
+def test_scoring_a_date_before_the_model_learned_is_refused(trained):
+    with pytest.raises(ModelError) as caught:
+        predict(
             trained.events,
             settings=trained.settings(drivers_top_n=0),
             model_dir=trained.model("m"),
             relations=trained.relations,
             as_of=datetime(2026, 6, 30, 23, 59, 59, 999999),
         )
-    assert result.as_of.date().isoformat() == "2026-06-30"
+    assert caught.value.exit_code == ExitCode.MODEL
+    assert caught.value.message == (
+        "model 'm' learned from events up to 2026-10-31, after as-of 2026-06-30: "
+        "its scores would know what happened next"
+    )
+    assert "churnkit train --as-of DATE --model backtest" in (caught.value.hint or "")
 
 
 def test_a_missing_model_names_the_ones_that_exist(trained):
