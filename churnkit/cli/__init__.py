@@ -66,7 +66,7 @@ def main_options(
 
 def _register() -> None:
     # Only commands that work are registered; each module adds itself to `app`.
-    from churnkit.cli import ingest, predict, report, sample, segment, train  # noqa: F401
+    from churnkit.cli import ingest, measure, predict, report, sample, segment, train  # noqa: F401
 
 
 _register()

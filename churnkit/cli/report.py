@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,18 +16,22 @@ from rich.console import Console
 
 from churnkit.cli import _shell, app
 from churnkit.core.config import Settings
-from churnkit.core.errors import DataError
+from churnkit.core.errors import DataError, UsageError
 from churnkit.core.io import write_json
-from churnkit.core.schema import DRIVER_FEATURES
+from churnkit.core.schema import AS_OF, DRIVER_FEATURES
 from churnkit.core.workspace import Workspace, write_bytes_atomic, write_text_atomic
 from churnkit.model import store
 from churnkit.predict.pipeline import latest_path
 from churnkit.render.formats import DOCUMENT_SUFFIX, Format
 from churnkit.report.report import build_report, playbook_features
 from churnkit.report.result import Report
+from churnkit.retention import campaign as campaigns
+from churnkit.retention.outcome import CampaignResult
 from churnkit.retention.playbook import Playbook, load_playbook
 
 TABLE_WIDTH = 100
+# Measured campaigns shown in a report, most recently planned first.
+MAX_CAMPAIGNS = 3
 
 
 class KindChoice(StrEnum):
@@ -73,6 +79,17 @@ def report_command(
     playbook: Annotated[
         Path | None, typer.Option(help="Retention playbook YAML [predict.playbook].")
     ] = None,
+    save_campaign: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Save the plan (treated and control customers) as campaign NAME, "
+            "to measure later with `churnkit measure NAME`.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --save-campaign: replace a campaign of that name.")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """Who is most worth saving, why, and what to do: the retention report.
@@ -82,14 +99,17 @@ def report_command(
     expected saved value). With --budget it picks the customers and actions that
     save the most expected value within the budget and says why each was chosen.
     --control-share holds out a random share of customers with no action, so the
-    actions' effect can be measured later. HTML is one self-contained file; Markdown
-    writes its chart images into a folder beside the .md file.
+    actions' effect can be measured later: --save-campaign NAME keeps the plan in
+    WORKSPACE/campaigns/NAME for `churnkit measure NAME`. Measured campaigns appear in
+    the report. HTML is one self-contained file; Markdown writes its chart images
+    into a folder beside the .md file.
 
     \b
     Example:
         churnkit report --top 20
         churnkit report --budget 5000 --control-share 0.1 --format html
         churnkit report --kind involuntary --format csv --out involuntary.csv
+        churnkit report --budget 5000 --control-share 0.2 --save-campaign spring
     """
     state = _shell.STATE
     fmt = _format(fmt, json_out)
@@ -108,12 +128,15 @@ def report_command(
     settings = state.settings(overrides)
     workspace = state.workspace_of(settings)
 
+    if save_campaign is not None:
+        campaigns.check_campaign_name(save_campaign)
     card, model_name = _card(workspace, model, default=settings.train.model)
     frame = _read_predictions(workspace, predictions)
+    chosen_playbook = _playbook(playbook, settings, card)
     with state.step("building the report"):
         report = build_report(
             frame,
-            playbook=_playbook(playbook, settings, card),
+            playbook=chosen_playbook,
             top=settings.report.top,
             budget=budget,
             control_share=settings.report.control_share,
@@ -123,8 +146,86 @@ def report_command(
             min_value=min_value,
             card=card,
             model_name=model_name,
+            campaigns=_measured(workspace),
+        )
+    if save_campaign is not None:
+        _save_campaign(
+            save_campaign,
+            report,
+            frame,
+            chosen_playbook=chosen_playbook,
+            playbook_path=playbook or settings.predict.playbook,
+            budget=budget,
+            settings=settings,
+            card=card,
+            model_name=model_name,
+            workspace=workspace,
+            force=force,
         )
     _emit(report, fmt, out, workspace, state)
+
+
+def _save_campaign(
+    name: str,
+    report: Report,
+    predictions: pl.DataFrame,
+    *,
+    chosen_playbook: Playbook | None,
+    playbook_path: Path,
+    budget: float | None,
+    settings: Settings,
+    card: dict[str, Any] | None,
+    model_name: str | None,
+    workspace: Workspace,
+    force: bool,
+) -> None:
+    """Keep the plan the report chose as a campaign (see ``retention.campaign``)."""
+    if chosen_playbook is None or report.frame is None:
+        raise UsageError(
+            "--save-campaign needs a retention playbook: a plan without actions has "
+            "nothing to measure",
+            hint="create configs/actions.yaml or pass --playbook FILE",
+        )
+    as_of = predictions[AS_OF].drop_nulls().max() if AS_OF in predictions.columns else None
+    if not isinstance(as_of, datetime):
+        raise DataError(
+            "the predictions carry no as_of, so a campaign cannot say when it starts",
+            hint="save campaigns from predictions written by `churnkit predict`",
+        )
+    horizon = (card or {}).get("horizon") or settings.labels.horizon
+    campaign = campaigns.new_campaign(
+        name,
+        campaigns.build_plan(report.frame, budget=budget),
+        as_of=as_of,
+        horizon=int(horizon),
+        grace=settings.labels.grace_period,
+        model=model_name,
+        control_share=report.control.share,
+        seed=report.control.seed,
+        budget=budget,
+        playbook=chosen_playbook,
+        playbook_path=playbook_path,
+    )
+    with workspace.lock():
+        folder = campaigns.save_campaign(workspace, campaign, force=force)
+    logging.getLogger("churnkit").info(
+        "saved campaign %s: %d treated, %d control customers in %s",
+        name,
+        campaign.treated,
+        campaign.control,
+        folder,
+    )
+
+
+def _measured(workspace: Workspace) -> list[CampaignResult]:
+    """The latest measurement of the most recent measured campaigns."""
+    found = []
+    for data in campaigns.measurements(workspace)[:MAX_CAMPAIGNS]:
+        try:
+            found.append(CampaignResult.from_json(data))
+        except (KeyError, TypeError, ValueError):
+            continue  # written by another version: measure it again to show it
+    return found
 
 
 def _format(fmt: Format | None, json_out: bool) -> Format:

@@ -12,17 +12,16 @@ the card first and hands the directory to that family.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from churnkit.core.errors import ModelError, UsageError
+from churnkit.core import names
+from churnkit.core.errors import ModelError
 from churnkit.core.workspace import Workspace
 from churnkit.model.base import Estimator
 from churnkit.model.card import CARD_FILE, TRAIN_FIRST_HINT, ModelCard, TrainingRecord
 from churnkit.model.lightgbm import MODEL_TYPE, ChurnModel
 
-NAME_PATTERN = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}"
-_NAME = re.compile(NAME_PATTERN)
+NAME_PATTERN = names.NAME_PATTERN
 
 # model_type (as written in the card) → the family that reads it
 FAMILIES: dict[str, type[Estimator]] = {MODEL_TYPE: ChurnModel}
@@ -35,13 +34,9 @@ def register(model_type: str, family: type[Estimator]) -> None:
 
 def check_name(name: str, *, flag: str = "--model") -> str:
     """``name`` if it is a valid model name; otherwise a ``UsageError`` naming ``flag``."""
-    if not _NAME.fullmatch(name):
-        raise UsageError(
-            f"{flag} {name!r}: a model name may hold only letters, digits, '.', '_' and '-' "
-            "(up to 100, not starting with a dot); models live in WORKSPACE/models",
-            hint=f"name it, e.g. {flag} backtest",
-        )
-    return name
+    return names.check_name(
+        name, flag=flag, what="model", home="WORKSPACE/models", example="backtest"
+    )
 
 
 def models_dir(where: Workspace | Path) -> Path:

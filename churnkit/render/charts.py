@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from churnkit.report.result import Report
+    from churnkit.retention.outcome import CampaignResult
 
 DPI = 100
 # Colour-blind-safe colours (Okabe-Ito), one per churn kind.
@@ -47,7 +48,46 @@ def report_charts(report: Report) -> list[Chart]:
         charts.append(calibration(report))
     if report.feature_deciles:
         charts.append(feature_deciles(report))
+    charts += [campaign_retention(result) for result in report.campaigns]
     return charts
+
+
+GROUP_COLOURS = {"treated": "#0072B2", "control": "#E69F00"}
+
+
+def campaign_retention(result: CampaignResult) -> Chart:
+    """Treated vs control: the share not yet churned on each day of the window."""
+    curve = result.curve
+    fig, ax = _figure(7.5, 3.4)
+    lowest = 1.0
+    for group in ("treated", "control"):
+        values = [100 * float(v) for v in curve[group].to_list() if v is not None and v == v]
+        if not values:
+            continue
+        lowest = min(lowest, min(values) / 100)
+        n = result.overall.treated if group == "treated" else result.overall.control
+        ax.step(
+            curve["day"].to_list()[: len(values)],
+            values,
+            where="post",
+            color=GROUP_COLOURS[group],
+            linewidth=2 if group == "treated" else 1.6,
+            linestyle="-" if group == "treated" else "--",
+            label=f"{group} ({n:,})",
+        )
+    ax.set_ylim(max(0.0, 100 * lowest - 5), 100.5)
+    ax.set_xlim(0, max(result.days, 1))
+    ax.set_xlabel(f"days after {result.as_of.isoformat()}", fontsize=9)
+    ax.set_ylabel("% not churned", fontsize=9)
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    c = result.overall
+    title = f"Campaign {result.campaign}: treated vs control retention"
+    alt = (
+        f"Share of treated and control customers not yet churned on each of the {result.days} "
+        f"days after {result.as_of.isoformat()}; at the end {100 * (1 - c.treated_rate):.1f}% "
+        f"of treated and {100 * (1 - c.control_rate):.1f}% of control customers remain."
+    )
+    return Chart(f"campaign_{result.campaign}", title, alt, _png(fig))
 
 
 def risk_distribution(report: Report) -> Chart:

@@ -15,6 +15,7 @@ from churnkit.core.schema import (
     VALUE,
     VALUE_AT_RISK,
 )
+from churnkit.render.campaign import campaigns_table
 from churnkit.render.common import count, money, pct
 from churnkit.render.formats import Column, Facts, Kind, Table, Value
 from churnkit.render.html import Html, figure, h, html_facts, html_notes, html_table, page, tag
@@ -58,6 +59,8 @@ def report_html(report: Report, charts: Sequence[ChartRef] = ()) -> str:
         body += _section(segment_table(report))
     if report.drivers.height:
         body += _section(drivers_table(report))
+    if report.campaigns:
+        body += _section(campaigns_table(report.campaigns))
     if charts:
         body.append("<h2>Charts</h2>")
         body += [figure(chart.src, chart.alt, chart.title) for chart in charts]

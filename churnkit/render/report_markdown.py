@@ -12,6 +12,7 @@ from churnkit.core.schema import (
     VALUE,
     VALUE_AT_RISK,
 )
+from churnkit.render.campaign import campaigns_table
 from churnkit.render.formats import Column, Kind, Table, Value
 from churnkit.render.markdown import (
     markdown_facts,
@@ -56,6 +57,8 @@ def report_markdown(report: Report, charts: Sequence[ChartRef] = ()) -> str:
         out += _section(segment_table(report))
     if report.drivers.height:
         out += _section(drivers_table(report))
+    if report.campaigns:
+        out += _section(campaigns_table(report.campaigns))
     if charts:
         out += ["", "## Charts"]
         for chart in charts:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from rich.console import Group, RenderableType
 
 from churnkit.core.schema import CUSTOMER_ID, DRIVERS, P_CHURN, VALUE_AT_RISK
+from churnkit.render.campaign import campaigns_table
 from churnkit.render.formats import Column, Kind, Table, Value
 from churnkit.render.report_parts import (
     CHOSEN_SHOWN,
@@ -36,6 +37,8 @@ def report_table(report: Report) -> RenderableType:
     ]
     if report.budget is not None:
         parts.append(rich_table(budget_table(report, CHOSEN_SHOWN)))
+    if report.campaigns:
+        parts.append(rich_table(campaigns_table(report.campaigns).fitted()))
     parts.extend(rich_notes(report.notes))
     return Group(*parts)
 

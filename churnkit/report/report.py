@@ -12,7 +12,7 @@ module never prints.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -43,6 +43,7 @@ from churnkit.retention.budget import select_within_budget
 from churnkit.retention.columns import CONTROL
 from churnkit.retention.control import assign_control_group
 from churnkit.retention.matching import assign_actions
+from churnkit.retention.outcome import CampaignResult
 from churnkit.retention.plan import action_plan
 from churnkit.retention.playbook import Playbook
 
@@ -62,6 +63,7 @@ def build_report(
     min_value: float | None = None,
     card: Mapping[str, Any] | None = None,
     model_name: str | None = None,
+    campaigns: Sequence[CampaignResult] = (),
 ) -> Report:
     """Build the retention report from ``churnkit predict``'s table.
 
@@ -72,7 +74,8 @@ def build_report(
     are those whose action pays, or with ``budget`` the exact best choice within it.
     ``card`` (the model card) adds the calibration and per-feature views and the
     feature descriptions; without it those parts are left out. Without a playbook
-    the report has no actions and says so.
+    the report has no actions and says so. ``campaigns`` (measured campaigns) are
+    shown as they are.
     """
     check_inputs(predictions, top=top, budget=budget, control_share=control_share)
     if playbook is None and budget is not None:
@@ -115,6 +118,8 @@ def build_report(
         feature_deciles=_deciles(card, descriptions),
         model=_model_info(card, model_name),
         notes=notes,
+        frame=frame,
+        campaigns=tuple(campaigns),
     )
 
 

@@ -24,6 +24,7 @@ from churnkit.retention.columns import (
     SELECTED,
     SELECTION_REASON,
 )
+from churnkit.retention.outcome import CampaignResult
 
 # What the report adds per customer (from the playbook, the control group and the budget).
 RANK = "rank"
@@ -135,6 +136,11 @@ class Report:
     feature_deciles: tuple[FeatureDeciles, ...] = ()
     model: ModelInfo | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Every customer after filters, actions, control group and selection: what a saved
+    # campaign's plan is taken from (``retention.campaign.build_plan``).
+    frame: pl.DataFrame | None = field(default=None, repr=False, compare=False)
+    # Measured campaigns of the workspace, shown in their own section.
+    campaigns: tuple[CampaignResult, ...] = ()
 
     @property
     def kinds(self) -> tuple[str, ...]:
