@@ -156,6 +156,7 @@ def effect_table(result: CampaignResult) -> Table:
 
 
 def actions_table(result: CampaignResult) -> Table:
+    """Treated vs control per action."""
     columns = (
         Column("action"),
         Column("treated", Kind.COUNT),
@@ -165,21 +166,10 @@ def actions_table(result: CampaignResult) -> Table:
         Column("uplift", name="uplift"),
         Column("95% interval", name="ci"),
         Column("p", name="p_value"),
-        Column("incremental revenue", Kind.MONEY, name="incremental_revenue"),
-        Column("cost", Kind.MONEY),
-        Column("assumed success", Kind.PERCENT, name="assumed_success_rate"),
-        Column("observed success (95%)", name="observed_success_rate"),
-        Column("feedback"),
     )
     rows = []
     for a in result.actions:
         c = a.comparison
-        observed = (
-            "—"
-            if not math.isfinite(a.success_low)
-            else f"{_pct(a.observed_success_rate)} ({_pct(a.success_low)} to "
-            f"{_pct(a.success_high)})"
-        )
         rows.append(
             (
                 a.action,
@@ -190,10 +180,35 @@ def actions_table(result: CampaignResult) -> Table:
                 points(c.uplift),
                 interval(c.ci_low, c.ci_high),
                 p_value(c.p_value),
+            )
+        )
+    return Table("By action", columns, tuple(rows), empty="No actions in the plan.")
+
+
+def feedback_table(result: CampaignResult) -> Table:
+    """Per action: what it returned, and its observed success rate against the
+    playbook's assumption."""
+    columns = (
+        Column("action"),
+        Column("incremental revenue", Kind.MONEY, name="incremental_revenue"),
+        Column("cost", Kind.MONEY),
+        Column("assumed success", Kind.PERCENT, name="assumed_success_rate"),
+        Column("observed success", name="observed_success_rate"),
+        Column("95% interval", name="success_ci"),
+        Column("feedback"),
+    )
+    rows = []
+    for a in result.actions:
+        c = a.comparison
+        known = math.isfinite(a.success_low)
+        rows.append(
+            (
+                a.action,
                 _f(c.incremental_revenue),
                 c.cost,
                 a.assumed_success_rate,
-                observed,
+                _pct(a.observed_success_rate) if known else "—",
+                f"{_pct(a.success_low)} to {_pct(a.success_high)}" if known else "—",
                 FEEDBACK_WORDS.get(a.verdict, a.verdict),
             )
         )
@@ -202,12 +217,21 @@ def actions_table(result: CampaignResult) -> Table:
         "(uplift / control churn rate)."
     )
     return Table(
-        "By action", columns, tuple(rows), caption=caption, empty="No actions in the plan."
+        "Actions against the playbook",
+        columns,
+        tuple(rows),
+        caption=caption,
+        empty="No actions in the plan.",
     )
 
 
 def campaign_tables(result: CampaignResult) -> list[Table]:
-    return [groups_table(result), effect_table(result), actions_table(result)]
+    return [
+        groups_table(result),
+        effect_table(result),
+        actions_table(result),
+        feedback_table(result),
+    ]
 
 
 def _f(x: float) -> float | None:

@@ -63,8 +63,11 @@ def suggested_playbook(
 
 def write_suggestion(folder: Path, day: str, text: str) -> Path:
     """Write ``playbook-suggested-DAY.yaml`` in ``folder``, or ``-2``, ``-3``... when
-    that name is taken: an existing file is never replaced."""
+    that name is taken: an existing file is never replaced. The same suggestion made
+    again (measuring twice on the same data) is not written twice."""
     for path in _candidates(folder, day):
+        if path.exists() and _same(path, text):
+            return path
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -75,6 +78,13 @@ def write_suggestion(folder: Path, day: str, text: str) -> Path:
             tmp.write_text(text, encoding="utf-8")
         return path
     raise FileExistsError(folder)  # pragma: no cover - unbounded candidates
+
+
+def _same(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _candidates(folder: Path, day: str) -> Iterator[Path]:
