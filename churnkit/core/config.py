@@ -110,6 +110,33 @@ def _default_rfm_segments() -> dict[str, dict[Literal["r", "f", "m"], tuple[int,
     }
 
 
+class CostToServe(Section):
+    """What serving a customer costs, per event over the RFM window (money units)."""
+
+    refund: float = Field(5.0, ge=0, allow_inf_nan=False)
+    complaint: float = Field(15.0, ge=0, allow_inf_nan=False)
+    failed_payment: float = Field(2.0, ge=0, allow_inf_nan=False)
+    discount: float = Field(1.0, ge=0, allow_inf_nan=False)
+
+
+Quadrant = Literal[
+    "high_value_low_cost", "high_value_high_cost", "low_value_low_cost", "low_value_high_cost"
+]
+StrategyName = Literal["build", "protect", "reshape", "enhance", "harvest", "end", "win_back"]
+
+
+def _default_quadrant_strategies() -> dict[Quadrant, StrategyName]:
+    """The seven strategies applied to the value × cost-to-serve matrix: keep the
+    profitable customers everyone courts, invest where value is high but dear to serve,
+    spend little on the cheap small ones, move the dear small ones to cheaper channels."""
+    return {
+        "high_value_low_cost": "protect",
+        "high_value_high_cost": "build",
+        "low_value_low_cost": "harvest",
+        "low_value_high_cost": "reshape",
+    }
+
+
 class SegmentSettings(Section):
     # Value tier: a customer's percentile of monetary value at or above the threshold.
     value_tiers: dict[str, float] = Field(default_factory=lambda: {"high": 0.8, "medium": 0.5})
@@ -142,6 +169,14 @@ class SegmentSettings(Section):
     # Churn health (`segment --health`).
     health_months: int = Field(12, ge=1)
     recovery_days: int = Field(30, ge=1)
+    # Value × cost-to-serve matrix: costs per event and the strategy per quadrant.
+    cost_to_serve: CostToServe = Field(default_factory=CostToServe)
+    quadrant_strategies: dict[Quadrant, StrategyName] = Field(
+        default_factory=_default_quadrant_strategies
+    )
+    # Retention curves (`segment --health`): acquisition channel column and cohorts.
+    channel_column: str | None = None
+    survival_cohort: Literal["month", "quarter"] = "quarter"
 
     @field_validator("value_tiers")
     @classmethod

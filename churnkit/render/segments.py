@@ -30,6 +30,7 @@ from churnkit.render.markdown import (
 from churnkit.render.terminal import rich_facts, rich_notes, rich_table
 from churnkit.segment.health import HealthReport
 from churnkit.segment.segments import DIMENSIONS, SegmentResult
+from churnkit.segment.value_matrix import QUADRANT_LABELS
 
 TITLES = {
     "rfm_segment": "RFM segments",
@@ -38,6 +39,7 @@ TITLES = {
     "value_tier": "Value tiers",
     "strategy": "Relationship strategies",
 }
+VALUE_MATRIX_TITLE = "Value × cost-to-serve"
 COHORT_TITLE = "Cohort retention (months since signup)"
 HEATMAP_ALT = "Share of each signup cohort still active N months after signing up."
 
@@ -146,7 +148,35 @@ def segment_tables(result: SegmentResult) -> list[Table]:
                 caption=caption if dim == DIMENSIONS[-1] else None,
             )
         )
+    if result.value_matrix is not None:
+        tables.append(value_matrix_table(result.value_matrix))
     return tables
+
+
+def value_matrix_table(matrix: pl.DataFrame) -> Table:
+    """Customers per quadrant of value × cost-to-serve, with its strategy."""
+    columns = (
+        Column("quadrant", name="value_cost_quadrant"),
+        Column("customers", _COUNT, name="customers"),
+        Column("share", _PCT, name="customer_share"),
+        Column("revenue", _PCT, name="revenue_share"),
+        Column("value", Kind.MONEY, name="average_value", digits=0),
+        Column("cost to serve", Kind.MONEY, name="average_cost_to_serve"),
+        Column("strategy", name="quadrant_strategy"),
+    )
+    rows = tuple(
+        (
+            QUADRANT_LABELS.get(r["value_cost_quadrant"], r["value_cost_quadrant"]),
+            *list(r.values())[1:],
+        )
+        for r in matrix.iter_rows(named=True)
+    )
+    caption = (
+        "value: monetary over the RFM window, split at its median; cost to serve: refunds, "
+        "complaints, failed payments and discounted purchases at segments.cost_to_serve "
+        "costs, split at its median (average per customer shown)."
+    )
+    return Table(VALUE_MATRIX_TITLE, columns, rows, caption=caption)
 
 
 def health_tables(report: HealthReport) -> list[Table]:

@@ -47,6 +47,13 @@ from churnkit.segment.rules import (
     rfm_segment_expr,
 )
 from churnkit.segment.summary import DIMENSIONS, summarise
+from churnkit.segment.value_matrix import (
+    COST_TO_SERVE,
+    QUADRANT,
+    QUADRANT_STRATEGY,
+    quadrant_summary,
+    with_value_matrix,
+)
 
 __all__ = [
     "DIMENSIONS",
@@ -85,6 +92,8 @@ class SegmentResult:
     discount_column: str | None
     model: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Per quadrant of value × cost-to-serve (``segment.value_matrix``).
+    value_matrix: pl.DataFrame | None = None
 
     @property
     def risk_sources(self) -> dict[str, int]:
@@ -107,6 +116,9 @@ class SegmentResult:
             "model": self.model,
             "discount_column": self.discount_column,
             "summary": by_dimension,
+            "value_matrix": (
+                None if self.value_matrix is None else jsonable(self.value_matrix.to_dicts())
+            ),
             "notes": list(self.notes),
         }
 
@@ -162,6 +174,7 @@ def segment(
     customers, known = _with_outcome(
         events, as_of, scored.collect(engine="in-memory"), settings, notes
     )
+    customers = with_value_matrix(customers, events, as_of=as_of, seg=seg, discount_column=discount)
     customers = (
         customers.with_columns(pl.lit(as_of, dtype=pl.Datetime("us")).alias(AS_OF))
         .select(_output_columns([*customers.columns, AS_OF]))
@@ -186,6 +199,7 @@ def segment(
         discount_column=discount,
         model=model if risk is not None else None,
         notes=tuple(notes),
+        value_matrix=quadrant_summary(customers),
     )
 
 
@@ -419,6 +433,9 @@ _LEADING = (
     "gap_cv",
     "discount_share",
     "network_stickiness",
+    COST_TO_SERVE,
+    QUADRANT,
+    QUADRANT_STRATEGY,
     OBSERVED_CHURN,
     AS_OF,
 )
