@@ -18,7 +18,7 @@ from churnkit.cli import _shell, app
 from churnkit.core.config import Settings
 from churnkit.core.errors import DataError, UsageError
 from churnkit.core.io import write_json
-from churnkit.core.schema import AS_OF, DRIVER_FEATURES
+from churnkit.core.schema import AS_OF, CUSTOMER_ID, DRIVER_FEATURES
 from churnkit.core.workspace import Workspace, write_bytes_atomic, write_text_atomic
 from churnkit.model import store
 from churnkit.predict.pipeline import latest_path
@@ -28,6 +28,7 @@ from churnkit.report.result import Report
 from churnkit.retention import campaign as campaigns
 from churnkit.retention.outcome import CampaignResult
 from churnkit.retention.playbook import Playbook, load_playbook
+from churnkit.segment.value_matrix import QUADRANT, QUADRANT_STRATEGY
 
 TABLE_WIDTH = 100
 # Measured campaigns shown in a report, most recently planned first.
@@ -147,6 +148,7 @@ def report_command(
             card=card,
             model_name=model_name,
             campaigns=_measured(workspace),
+            quadrants=_quadrants(workspace),
         )
     if save_campaign is not None:
         _save_campaign(
@@ -215,6 +217,20 @@ def _save_campaign(
         campaign.control,
         folder,
     )
+
+
+def _quadrants(workspace: Workspace) -> pl.DataFrame | None:
+    """The value × cost-to-serve quadrants of the last segment run, if it has them."""
+    path = workspace.segments_path
+    if not path.is_file():
+        return None
+    wanted = [CUSTOMER_ID, QUADRANT, QUADRANT_STRATEGY]
+    try:
+        if not set(wanted) <= set(pl.read_parquet_schema(path)):
+            return None
+        return pl.read_parquet(path, columns=wanted)
+    except (OSError, pl.exceptions.PolarsError):
+        return None
 
 
 def _measured(workspace: Workspace) -> list[CampaignResult]:

@@ -313,8 +313,6 @@ def campaigns_table(results: Sequence[CampaignResult]) -> Table:
         Column("uplift"),
         Column("95% interval", name="ci"),
         Column("p", name="p_value"),
-        Column("incremental revenue", Kind.MONEY, name="incremental_revenue"),
-        Column("cost", Kind.MONEY),
     )
     rows = []
     for r in results:
@@ -332,8 +330,6 @@ def campaigns_table(results: Sequence[CampaignResult]) -> Table:
                 points(c.uplift),
                 interval(c.ci_low, c.ci_high),
                 p_value(c.p_value),
-                _f(c.incremental_revenue),
-                c.cost,
             )
         )
     caption = (

@@ -54,6 +54,8 @@ def report_json(report: Report) -> dict[str, Any]:
             "notes": list(report.notes),
         }
     )
+    if report.by_quadrant is not None:
+        payload["value_matrix"] = _records(report.by_quadrant)
     if report.campaigns:
         payload["campaigns"] = [c.to_json() for c in report.campaigns]
     return payload

@@ -32,6 +32,7 @@ from churnkit.render.report_parts import (
     listed_title,
     model_line,
     plan_table,
+    quadrant_table,
     segment_table,
     summary_rows,
     title,
@@ -59,6 +60,8 @@ def report_html(report: Report, charts: Sequence[ChartRef] = ()) -> str:
         body += _section(segment_table(report))
     if report.drivers.height:
         body += _section(drivers_table(report))
+    if report.by_quadrant is not None:
+        body += _section(quadrant_table(report))
     if report.campaigns:
         body += _section(campaigns_table(report.campaigns))
     if charts:

@@ -33,6 +33,7 @@ from churnkit.render.report_parts import (
     kind_cell,
     listed_title,
     plan_table,
+    quadrant_table,
     segment_table,
     summary_facts,
     title,
@@ -57,6 +58,8 @@ def report_markdown(report: Report, charts: Sequence[ChartRef] = ()) -> str:
         out += _section(segment_table(report))
     if report.drivers.height:
         out += _section(drivers_table(report))
+    if report.by_quadrant is not None:
+        out += _section(quadrant_table(report))
     if report.campaigns:
         out += _section(campaigns_table(report.campaigns))
     if charts:

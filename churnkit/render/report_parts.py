@@ -305,3 +305,29 @@ def drivers_table(report: Report) -> Table:
         ),
         tuple(rows),
     )
+
+
+def quadrant_table(report: Report) -> Table:
+    """Value at risk per quadrant of value × cost-to-serve, with its strategy."""
+    from churnkit.segment.value_matrix import QUADRANT_LABELS
+
+    assert report.by_quadrant is not None
+    columns = (
+        Column("value × cost-to-serve", name="value_cost_quadrant"),
+        Column("customers", Kind.COUNT),
+        Column("expected churners", Kind.NUMBER, name="expected_churners", digits=1),
+        Column("value at risk", Kind.MONEY, name=VALUE_AT_RISK),
+        Column("strategy", name="quadrant_strategy"),
+    )
+    rows = tuple(
+        (
+            QUADRANT_LABELS.get(r["value_cost_quadrant"], r["value_cost_quadrant"]),
+            r["customers"],
+            r["expected_churners"],
+            r[VALUE_AT_RISK],
+            r["quadrant_strategy"],
+        )
+        for r in report.by_quadrant.iter_rows(named=True)
+    )
+    caption = "Quadrants from the last `churnkit segment` run (value and cost-to-serve medians)."
+    return Table("Value at risk by value × cost-to-serve", columns, rows, caption=caption)

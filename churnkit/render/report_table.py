@@ -19,6 +19,7 @@ from churnkit.render.report_parts import (
     kind_cell,
     listed_title,
     plan_table,
+    quadrant_table,
     summary_facts,
 )
 from churnkit.render.terminal import rich_facts, rich_notes, rich_table
@@ -37,6 +38,8 @@ def report_table(report: Report) -> RenderableType:
     ]
     if report.budget is not None:
         parts.append(rich_table(budget_table(report, CHOSEN_SHOWN)))
+    if report.by_quadrant is not None:
+        parts.append(rich_table(quadrant_table(report)))
     if report.campaigns:
         parts.append(rich_table(campaigns_table(report.campaigns).fitted()))
     parts.extend(rich_notes(report.notes))

@@ -33,6 +33,7 @@ from churnkit.report.filters import (
 from churnkit.report.result import ControlGroup, FeatureDeciles, Kind, ModelInfo, Report
 from churnkit.report.summary import (
     budget_result,
+    by_quadrant,
     churn_by_segment,
     report_notes,
     risk_distribution,
@@ -64,6 +65,7 @@ def build_report(
     card: Mapping[str, Any] | None = None,
     model_name: str | None = None,
     campaigns: Sequence[CampaignResult] = (),
+    quadrants: pl.DataFrame | None = None,
 ) -> Report:
     """Build the retention report from ``churnkit predict``'s table.
 
@@ -75,7 +77,9 @@ def build_report(
     ``card`` (the model card) adds the calibration and per-feature views and the
     feature descriptions; without it those parts are left out. Without a playbook
     the report has no actions and says so. ``campaigns`` (measured campaigns) are
-    shown as they are.
+    shown as they are; ``quadrants`` (``customer_id, value_cost_quadrant,
+    quadrant_strategy`` from the last segment run) adds the value at risk per quadrant
+    of value × cost-to-serve.
     """
     check_inputs(predictions, top=top, budget=budget, control_share=control_share)
     if playbook is None and budget is not None:
@@ -120,6 +124,7 @@ def build_report(
         notes=notes,
         frame=frame,
         campaigns=tuple(campaigns),
+        by_quadrant=by_quadrant(frame, quadrants) if quadrants is not None else None,
     )
 
 

@@ -141,6 +141,8 @@ class Report:
     frame: pl.DataFrame | None = field(default=None, repr=False, compare=False)
     # Measured campaigns of the workspace, shown in their own section.
     campaigns: tuple[CampaignResult, ...] = ()
+    # Per quadrant of value × cost-to-serve (when the workspace has segments).
+    by_quadrant: pl.DataFrame | None = None
 
     @property
     def kinds(self) -> tuple[str, ...]:

@@ -37,6 +37,7 @@ from churnkit.retention.columns import (
     SELECTION_REASON,
 )
 from churnkit.retention.playbook import Playbook
+from churnkit.segment.value_matrix import QUADRANT, QUADRANT_STRATEGY, QUADRANTS
 
 # Without predict's churn_type, "at risk" means more likely to leave than to stay.
 LIKELY = 0.5
@@ -203,3 +204,29 @@ def report_notes(
             "report can show (predict.drivers_top_n)"
         )
     return tuple(notes)
+
+
+def by_quadrant(frame: pl.DataFrame, quadrants: pl.DataFrame) -> pl.DataFrame:
+    """Per quadrant of value × cost-to-serve (from the segment table): customers,
+    expected churners, value at risk and the quadrant's strategy, in a fixed order."""
+    grid = pl.DataFrame({QUADRANT: list(QUADRANTS), "_order": list(range(len(QUADRANTS)))})
+    table = quadrants.select(
+        pl.col(CUSTOMER_ID).cast(pl.String),
+        pl.col(QUADRANT).cast(pl.String),
+        pl.col(QUADRANT_STRATEGY).cast(pl.String),
+    ).unique(CUSTOMER_ID, keep="first")
+    joined = frame.select(CUSTOMER_ID, P_CHURN, VALUE_AT_RISK).join(
+        table, on=CUSTOMER_ID, how="inner"
+    )
+    totals = joined.group_by(QUADRANT).agg(
+        pl.len().cast(pl.Int64).alias("customers"),
+        pl.col(P_CHURN).sum().alias("expected_churners"),
+        pl.col(VALUE_AT_RISK).sum().alias(VALUE_AT_RISK),
+        pl.col(QUADRANT_STRATEGY).first(),
+    )
+    return (
+        grid.join(totals, on=QUADRANT, how="left")
+        .sort("_order")
+        .drop("_order")
+        .with_columns(pl.col("customers").fill_null(0))
+    )
