@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 
 from churnkit.cli import _options, _shell, app
@@ -17,6 +18,7 @@ from churnkit.core.workspace import write_bytes_atomic, write_text_atomic
 from churnkit.model import store
 from churnkit.render import segments as render
 from churnkit.render.formats import SUFFIX_FORMAT, Format, frame_csv
+from churnkit.render.report_parts import ChartRef, embedded
 from churnkit.segment.health import HealthReport, churn_health
 from churnkit.segment.segments import SegmentResult, segment
 
@@ -96,6 +98,7 @@ def segment_command(
     workspace = state.workspace_of(settings)
     events = scan_events(workspace)
     relations = scan_relations(workspace)
+    earlier = _earlier_segments(workspace.segments_path, _options.day(as_of))
     with state.step("segmenting customers"), workspace.lock():
         result = segment(
             events,
@@ -112,7 +115,14 @@ def segment_command(
     health_report = None
     if health:
         with state.step("measuring churn health"):
-            health_report = churn_health(events, settings=settings, as_of=result.as_of)
+            health_report = churn_health(
+                events,
+                settings=settings,
+                as_of=result.as_of,
+                segments=earlier
+                if earlier is not None and _before(earlier, result.as_of)
+                else None,
+            )
 
     if fmt in (Format.MARKDOWN, Format.HTML):
         outputs.update(_document(fmt, result, health_report, report, workspace.reports_dir))
@@ -137,8 +147,13 @@ def _document(
     heat map as a PNG file, HTML embeds it. Returns the files written."""
     written: dict[str, str] = {}
     heatmap = render.cohort_heatmap(health) if health is not None else None
+    curves = []
+    if health is not None and health.survival is not None:
+        from churnkit.render.charts import survival_charts
+
+        curves = survival_charts(health.survival)
     if fmt is Format.HTML:
-        text = render.segment_html(result, health, heatmap)
+        text = render.segment_html(result, health, heatmap, embedded(curves))
     else:
         link = None
         if heatmap is not None:
@@ -146,7 +161,14 @@ def _document(
             write_bytes_atomic(image, heatmap)
             written["heatmap"] = str(image)
             link = image.name if report is not None else str(image.resolve())
-        text = render.segment_markdown(result, health, link)
+        refs = []
+        for chart in curves:
+            image = _image_path(report, reports_dir, result.as_of, chart.key)
+            write_bytes_atomic(image, chart.png)
+            written[chart.key] = str(image)
+            src = image.name if report is not None else str(image.resolve())
+            refs.append(ChartRef(chart.key, chart.title, chart.alt, src))
+        text = render.segment_markdown(result, health, link, refs)
     if report is not None:
         write_text_atomic(report, text)
         written["report"] = str(report)
@@ -175,8 +197,28 @@ def _choose_format(given: Format | None, json_out: bool, report: Path | None) ->
     return implied
 
 
-def _image_path(report: Path | None, reports_dir: Path, as_of: datetime) -> Path:
-    """The heat map PNG: beside the report file, else in the workspace's reports."""
+def _image_path(
+    report: Path | None, reports_dir: Path, as_of: datetime, key: str = "cohorts"
+) -> Path:
+    """A chart's PNG: beside the report file, else in the workspace's reports."""
     if report is not None:
-        return report.with_name(f"{report.stem}-cohorts.png")
-    return reports_dir / f"segment-cohorts-{as_of:%Y-%m-%d}.png"
+        return report.with_name(f"{report.stem}-{key}.png")
+    return reports_dir / f"segment-{key}-{as_of:%Y-%m-%d}.png"
+
+
+def _earlier_segments(path: Path, as_of: datetime | None) -> pl.DataFrame | None:
+    """The last segment run's table, read before this run replaces it: retention curves
+    by segment follow the customers it segmented, when it is older than this as-of."""
+    if not path.is_file():
+        return None
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+
+
+def _before(table: pl.DataFrame | None, as_of: datetime) -> bool:
+    if table is None or "as_of" not in table.columns or table.height == 0:
+        return False
+    seen = table["as_of"].max()
+    return isinstance(seen, datetime) and seen < as_of

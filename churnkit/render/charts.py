@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from churnkit.report.result import Report
     from churnkit.retention.outcome import CampaignResult
+    from churnkit.segment.survival import SurvivalReport
 
 DPI = 100
 # Colour-blind-safe colours (Okabe-Ito), one per churn kind.
@@ -251,3 +252,80 @@ def _num(x: float) -> str:
     if x == int(x):
         return f"{int(x)}"
     return f"{x:.2g}"
+
+
+SURVIVAL_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+
+
+def survival_charts(report: SurvivalReport) -> list[Chart]:
+    """A Kaplan-Meier chart with 95% bands per dimension, then the competing risks."""
+    titles = {
+        "overall": "all customers",
+        "cohort": "signup cohort",
+        "plan": "plan",
+        "segment": "segment",
+        "channel": "acquisition channel",
+    }
+    charts = []
+    for dim, groups in report.dimensions.items():
+        if not groups:
+            continue
+        fig, ax = _figure(7.5, 3.6)
+        for i, g in enumerate(groups[: len(SURVIVAL_COLOURS)]):
+            colour = SURVIVAL_COLOURS[i]
+            days = [0, *g.curve.days.tolist()]
+            ax.step(
+                days,
+                [100.0, *(100 * g.curve.survival).tolist()],
+                where="post",
+                color=colour,
+                linewidth=1.6,
+                label=f"{_short(g.group)} ({g.customers:,})",
+            )
+            ax.fill_between(
+                days,
+                [100.0, *(100 * g.curve.lower).tolist()],
+                [100.0, *(100 * g.curve.upper).tolist()],
+                step="post",
+                color=colour,
+                alpha=0.15,
+                linewidth=0,
+            )
+        ax.axhline(50, color=MUTED, linewidth=0.8, linestyle=":")
+        ax.set_ylim(0, 101)
+        ax.set_xlabel("days since start", fontsize=9)
+        ax.set_ylabel("% still customers", fontsize=9)
+        ax.legend(loc="lower left", fontsize=7, frameon=False, ncol=2)
+        title = f"Retention by {titles.get(dim, dim)}"
+        alt = (
+            f"Kaplan-Meier share of customers still customers by days since they started, "
+            f"by {titles.get(dim, dim)}, with 95% bands; the dotted line marks the median."
+        )
+        charts.append(Chart(f"survival_{dim}", title, alt, _png(fig)))
+    overall = report.dimensions.get("overall") or ()
+    if overall:
+        g = overall[0]
+        fig, ax = _figure(7.5, 3.2)
+        days = [0, *g.curve.days.tolist()]
+        for name, values in (
+            ("voluntary", g.curve.voluntary),
+            ("involuntary", g.curve.involuntary),
+        ):
+            ax.step(
+                days,
+                [0.0, *(100 * values).tolist()],
+                where="post",
+                color=KIND_COLOURS[name],
+                linewidth=1.8,
+                label=name,
+            )
+        ax.set_xlabel("days since start", fontsize=9)
+        ax.set_ylabel("% ended", fontsize=9)
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+        title = "Voluntary and involuntary ends (competing risks)"
+        alt = (
+            "Cumulative incidence of voluntary and involuntary ends by days since start "
+            "(Aalen-Johansen); with the survival curve they add up to 100%."
+        )
+        charts.append(Chart("survival_competing_risks", title, alt, _png(fig)))
+    return charts

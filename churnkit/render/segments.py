@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -27,9 +28,11 @@ from churnkit.render.markdown import (
     markdown_table,
     md,
 )
+from churnkit.render.report_parts import ChartRef
 from churnkit.render.terminal import rich_facts, rich_notes, rich_table
 from churnkit.segment.health import HealthReport
 from churnkit.segment.segments import DIMENSIONS, SegmentResult
+from churnkit.segment.survival import MILESTONES, SurvivalReport
 from churnkit.segment.value_matrix import QUADRANT_LABELS
 
 TITLES = {
@@ -186,6 +189,8 @@ def health_tables(report: HealthReport) -> list[Table]:
         if report.failed_by_reason is not None and report.failed_by_reason.height:
             tables.append(_outcome_table(report.failed_by_reason, "reason", report.recovery_days))
     tables.append(_cohort_table(report))
+    if report.survival is not None:
+        tables.append(survival_table(report.survival))
     if report.by_plan is not None and report.by_plan.height:
         tables.append(_plan_table(report.by_plan))
     return tables
@@ -249,6 +254,50 @@ def _outcome_table(frame: pl.DataFrame, by: str, days: int) -> Table:
     return Table(title, columns, rows, caption)
 
 
+SURVIVAL_TITLE = "Retention curves (Kaplan-Meier, days since start)"
+
+
+def survival_table(survival: SurvivalReport) -> Table:
+    """Per dimension and group: customers, ends by kind, median lifetime with its 95%
+    interval, and the share still customers after 90, 180 and 365 days."""
+    columns = (
+        Column("by"),
+        Column("group"),
+        Column("customers", _COUNT),
+        Column("ended vol.", _COUNT, name="ended_voluntary"),
+        Column("ended invol.", _COUNT, name="ended_involuntary"),
+        Column("median days", name="median_lifetime_days"),
+        Column("95% interval", name="median_ci"),
+        *(Column(f"{d}d", _PCT, name=f"survival_{d}d") for d in MILESTONES),
+    )
+    rows = []
+    for dim, groups in survival.dimensions.items():
+        for g in groups:
+            last = int(g.curve.days[-1]) if len(g.curve.days) else 0
+            rows.append(
+                (
+                    dim,
+                    g.group,
+                    g.customers,
+                    g.voluntary,
+                    g.involuntary,
+                    _days(g.median),
+                    f"{_days(g.median_low)} to {_days(g.median_high)}",
+                    *(g.curve.at(d) if d <= last else None for d in MILESTONES),
+                )
+            )
+    caption = (
+        "Lifetime: from the first signup (else purchase) to a cancel, an unrecovered failed "
+        "payment or the last purchase before a lapse; active customers count until the "
+        "as-of. 'not reached': fewer than half have ended."
+    )
+    return Table(SURVIVAL_TITLE, columns, tuple(rows), caption=caption)
+
+
+def _days(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:,.0f}"
+
+
 def _cohort_table(report: HealthReport) -> Table:
     wide = report.cohort_matrix()
     offsets = [c for c in wide.columns if c.startswith("m")]
@@ -305,9 +354,13 @@ def segment_summary(result: SegmentResult, health: HealthReport | None = None) -
 
 
 def segment_markdown(
-    result: SegmentResult, health: HealthReport | None = None, heatmap: str | None = None
+    result: SegmentResult,
+    health: HealthReport | None = None,
+    heatmap: str | None = None,
+    curves: Sequence[ChartRef] = (),
 ) -> str:
-    """The report as Markdown; ``heatmap`` is the cohort heat map's image path."""
+    """The report as Markdown; ``heatmap`` is the cohort heat map's image path,
+    ``curves`` the retention charts (image paths)."""
     lines = [f"# Customer segments as of {result.as_of:%Y-%m-%d}", ""]
     lines += [*markdown_facts(segment_facts(result)), ""]
     for table in segment_tables(result):
@@ -320,12 +373,23 @@ def segment_markdown(
             lines += [f"### {md(table.title)}", "", *markdown_table(table), ""]
             if heatmap and table.title == COHORT_TITLE:
                 lines += [markdown_image(HEATMAP_ALT, heatmap), ""]
+            if table.title == SURVIVAL_TITLE:
+                for chart in curves:
+                    lines += [
+                        f"#### {md(chart.title)}",
+                        "",
+                        markdown_image(chart.alt, chart.src),
+                        "",
+                    ]
         lines += markdown_notes(health.notes)
     return "\n".join(lines).rstrip() + "\n"
 
 
 def segment_html(
-    result: SegmentResult, health: HealthReport | None = None, heatmap: bytes | None = None
+    result: SegmentResult,
+    health: HealthReport | None = None,
+    heatmap: bytes | None = None,
+    curves: Sequence[ChartRef] = (),
 ) -> str:
     """A self-contained HTML page; the heat map PNG is embedded as base64."""
     title = f"Customer segments as of {result.as_of:%Y-%m-%d}"
@@ -341,6 +405,8 @@ def segment_html(
             if heatmap and table.title == COHORT_TITLE:
                 data = base64.b64encode(heatmap).decode("ascii")
                 body.append(figure(f"data:image/png;base64,{data}", HEATMAP_ALT))
+            if table.title == SURVIVAL_TITLE:
+                body += [figure(chart.src, chart.alt, chart.title) for chart in curves]
         body += html_notes(health.notes)
     return page(title, body)
 

@@ -51,6 +51,7 @@ from churnkit.core.jsonable import jsonable, jsonable_rows
 from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, PLAN, REASON, TS, EventKind
 from churnkit.core.timeline import end_of_day, events_until, resolve_as_of
 from churnkit.population import labels
+from churnkit.segment.survival import SurvivalReport, retention_curves
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class HealthReport:
     recovery_days: int
     has_failed_payments: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
+    survival: SurvivalReport | None = None
 
     @property
     def summary(self) -> dict[str, float | int | None]:
@@ -147,14 +149,20 @@ class HealthReport:
                 for row in self.cohort_matrix().to_dicts()
             ],
             "by_plan": None if self.by_plan is None else jsonable_rows(self.by_plan),
+            "survival": None if self.survival is None else self.survival.to_json(),
             "notes": list(self.notes),
         }
 
 
 def churn_health(
-    events: pl.LazyFrame, *, settings: Settings, as_of: datetime | None = None
+    events: pl.LazyFrame,
+    *,
+    settings: Settings,
+    as_of: datetime | None = None,
+    segments: pl.DataFrame | None = None,
 ) -> HealthReport:
-    """Churn health over the last ``segments.health_months`` complete months to ``as_of``."""
+    """Churn health over the last ``segments.health_months`` complete months to ``as_of``,
+    with retention curves (``segment.survival``; by segment with ``segments``)."""
     as_of = resolve_as_of(events, as_of)
     lab = settings.labels
     grace = lab.grace_period
@@ -202,6 +210,15 @@ def churn_health(
         recovery_days=recovery,
         has_failed_payments=has_failed,
         notes=tuple(notes),
+        survival=retention_curves(
+            events,
+            as_of,
+            active_window=window,
+            grace=grace,
+            cohort=settings.segments.survival_cohort,
+            channel_column=settings.segments.channel_column,
+            segments=segments,
+        ),
     )
 
 
