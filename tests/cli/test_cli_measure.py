@@ -219,3 +219,28 @@ def test_save_campaign_without_a_budget_keeps_every_action_worth_doing(world, ru
     assert campaign.budget is None
     meta = yaml.safe_load((other.workspace.root / "campaigns/all/campaign.json").read_text())
     assert meta["customers"] == {"treated": campaign.treated, "control": campaign.control}
+
+
+@pytest.mark.slow
+def test_campaign_chart_shows_in_a_real_browser(planted_world, tmp_path):
+    """The HTML report with its campaign chart, rendered by headless Chromium
+    (bench/screenshot_report.sh): the screenshot is not blank."""
+    import shutil
+    import subprocess
+
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    root = planted_world.workspace.root.parent
+    html = tmp_path / "report.html"
+    pb = str(planted_world.playbook)
+    cli(root, "report", "--playbook", pb, "--format", "html", "--out", str(html))
+    png = tmp_path / "report.png"
+    script = Path(__file__).resolve().parents[2] / "bench" / "screenshot_report.sh"
+    subprocess.run(["bash", str(script), str(html), str(png), "1200x3000"], check=True, timeout=180)
+    pixels = mpimg.imread(png)[:, :, :3]
+    assert pixels.shape[:2] == (3000, 1200)
+    colours = np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 50  # text, tables and charts, not an empty page
