@@ -34,7 +34,8 @@ Shown by ``churnkit segment --health``. Every measure reads the event log up to
   customers on each plan at the start of the month (their latest plan on a
   purchase or plan change).
 
-Queries are Polars expressions; Python only loops over the months of the report.
+Queries are Polars expressions, each one pass over the log; the statuses at every
+month end come from ``churnkit.segment.month_ends`` in one pass too.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from churnkit.core.jsonable import jsonable, jsonable_rows
 from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, PLAN, REASON, TS, EventKind
 from churnkit.core.timeline import end_of_day, events_until, resolve_as_of
 from churnkit.population import labels
+from churnkit.segment.month_ends import month_end_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +180,7 @@ def churn_health(
     ends = [end_of_day(s - timedelta(days=1)) for s in starts]
     if starts:
         ends.append(end_of_day(_next_month(starts[-1]) - timedelta(days=1)))
-    status = _statuses(known, ends, window=window, grace=grace, with_plan=with_plan)
+    status = month_end_statuses(known, ends, window=window, grace=grace, with_plan=with_plan)
     monthly, joined = _monthly(known, status, starts, ends, as_of=as_of, grace=grace)
     provisional = monthly.filter(pl.col("provisional")).height
     if provisional:
@@ -226,60 +228,6 @@ def _month_starts(first: date, as_of: datetime, count: int) -> list[date]:
         starts.append(month)
         month = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
     return starts[::-1]
-
-
-def _statuses(
-    known: pl.LazyFrame, ends: list[datetime], *, window: int, grace: int, with_plan: bool
-) -> pl.DataFrame:
-    """Per month end (index ``i``) and customer seen by then: ``active``,
-    ``involuntary`` (an unrecovered failure not preceded by a cancel), ``back`` (a
-    purchase within ``grace`` days after) and the plan."""
-    frames = []
-    for i, end in enumerate(ends):
-        until = known.filter(pl.col(TS) <= end)
-        aggs = labels.status_aggs()
-        if with_plan:
-            has_plan = (_PURCHASE | _PLAN_CHANGE) & pl.col(PLAN).is_not_null()
-            aggs.append(pl.col(PLAN).max_by(pl.when(has_plan).then(pl.col(TS))).alias(PLAN))
-        last_purchase, last_cancel = pl.col("_last_purchase"), pl.col("_last_cancel")
-        first_open = pl.col("_first_unrecovered")
-        cancelled = last_cancel.is_not_null() & (
-            last_purchase.is_null() | (last_purchase <= last_cancel)
-        )
-        recent = (last_purchase > end - timedelta(days=window)).fill_null(False)
-        back = (
-            known.filter(_PURCHASE & (pl.col(TS) > end) & (pl.col(TS) <= end + timedelta(grace)))
-            .select(CUSTOMER_ID)
-            .unique()
-            .with_columns(pl.lit(True).alias("back"))
-        )
-        frames.append(
-            until.group_by(CUSTOMER_ID)
-            .agg(aggs)
-            .with_columns(
-                pl.lit(i, dtype=pl.Int32).alias("i"),
-                (recent & ~labels.ended_expr(end, grace)).alias("active"),
-                (
-                    first_open.is_not_null()
-                    & ~(cancelled & (last_cancel < first_open)).fill_null(False)
-                ).alias("involuntary"),
-            )
-            .join(back, on=CUSTOMER_ID, how="left")
-            .with_columns(pl.col("back").fill_null(False))
-            .drop("_last_purchase", "_last_cancel", "_first_unrecovered")
-        )
-    if not frames:
-        return pl.DataFrame(
-            schema={
-                CUSTOMER_ID: pl.String,
-                "i": pl.Int32,
-                "active": pl.Boolean,
-                "involuntary": pl.Boolean,
-                "back": pl.Boolean,
-                **({PLAN: pl.String} if with_plan else {}),
-            }
-        )
-    return pl.concat(frames, how="vertical").collect(engine="in-memory")
 
 
 def _monthly_revenue(known: pl.LazyFrame) -> pl.LazyFrame:
