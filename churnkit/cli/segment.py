@@ -16,7 +16,7 @@ from churnkit.core.io import escape_formulas, scan_events, scan_relations, write
 from churnkit.core.workspace import write_bytes_atomic, write_text_atomic
 from churnkit.render import segments as render
 from churnkit.render.formats import SUFFIX_FORMAT, Format
-from churnkit.segment.health import churn_health
+from churnkit.segment.health import workspace_health
 from churnkit.segment.segments import segment
 
 log = logging.getLogger("churnkit")
@@ -110,8 +110,10 @@ def segment_command(
             outputs["out"] = str(out)
     health_report = None
     if health:
-        with state.step("measuring churn health"):
-            health_report = churn_health(events, settings=settings, as_of=result.as_of)
+        with state.step("measuring churn health") as progress:
+            health_report = workspace_health(
+                workspace, settings=settings, as_of=result.as_of, progress=progress
+            )
 
     if fmt in (Format.MARKDOWN, Format.HTML):
         heatmap = render.cohort_heatmap(health_report) if health_report is not None else None

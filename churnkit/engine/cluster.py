@@ -212,8 +212,10 @@ class DaskEngine:
             )
         exc = future.exception()
         if isinstance(exc, KilledWorker):
+            last = getattr(exc.last_worker, "address", exc.last_worker)
             return EngineError(
-                f"bucket {bucket}: the workers running it died ({_first_line(exc)})",
+                f"bucket {bucket}: the {exc.allowed_failures + 1} workers that ran it died "
+                f"(the last: {last})",
                 hint="a worker may be running out of memory: give workers more memory or "
                 "use more buckets (engine.buckets); the workspace is unchanged, re-run",
             )

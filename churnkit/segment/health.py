@@ -48,11 +48,18 @@ from typing import Any
 import polars as pl
 
 from churnkit.core.config import Settings
+from churnkit.core.io import scan_events
 from churnkit.core.jsonable import jsonable, jsonable_rows
+from churnkit.core.progress import Progress, silent
 from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, PLAN, REASON, TS, EventKind
 from churnkit.core.timeline import end_of_day, events_until, resolve_as_of
+from churnkit.core.workspace import Workspace
+from churnkit.engine import open_engine
+from churnkit.engine.base import Engine, LocalEngine
+from churnkit.engine.buckets import BucketSet, derive_buckets
+from churnkit.engine.parts import collect_frames
 from churnkit.population import labels
-from churnkit.segment.month_ends import month_end_statuses
+from churnkit.segment.month_ends import bucket_statuses, month_end_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -154,9 +161,20 @@ class HealthReport:
 
 
 def churn_health(
-    events: pl.LazyFrame, *, settings: Settings, as_of: datetime | None = None
+    events: pl.LazyFrame,
+    *,
+    settings: Settings,
+    as_of: datetime | None = None,
+    buckets: BucketSet | None = None,
+    engine: Engine | None = None,
+    progress: Progress = silent,
 ) -> HealthReport:
-    """Churn health over the last ``segments.health_months`` complete months to ``as_of``."""
+    """Churn health over the last ``segments.health_months`` complete months to ``as_of``.
+
+    With ``buckets`` (the same log split by customer), the per-customer month-end
+    statuses run bucket by bucket on ``engine`` (default: this process); the report
+    is the same.
+    """
     as_of = resolve_as_of(events, as_of)
     lab = settings.labels
     grace = lab.grace_period
@@ -180,7 +198,21 @@ def churn_health(
     ends = [end_of_day(s - timedelta(days=1)) for s in starts]
     if starts:
         ends.append(end_of_day(_next_month(starts[-1]) - timedelta(days=1)))
-    status = month_end_statuses(known, ends, window=window, grace=grace, with_plan=with_plan)
+    if buckets is None:
+        status = month_end_statuses(known, ends, window=window, grace=grace, with_plan=with_plan)
+    else:
+        status = collect_frames(
+            engine or LocalEngine(),
+            bucket_statuses,
+            buckets,
+            as_of,
+            ends,
+            window,
+            grace,
+            with_plan,
+            progress=progress,
+            what="month-end statuses",
+        ).sort("i", CUSTOMER_ID)
     monthly, joined = _monthly(known, status, starts, ends, as_of=as_of, grace=grace)
     provisional = monthly.filter(pl.col("provisional")).height
     if provisional:
@@ -205,6 +237,27 @@ def churn_health(
         has_failed_payments=has_failed,
         notes=tuple(notes),
     )
+
+
+def workspace_health(
+    workspace: Workspace, *, settings: Settings, as_of: datetime, progress: Progress = silent
+) -> HealthReport:
+    """``churn_health`` of the workspace's log. With ``engine.kind: dask`` (or
+    ``engine.buckets`` set) the log is split into buckets and the per-customer part
+    runs bucket by bucket on the engine; otherwise in one pass here."""
+    events = scan_events(workspace)
+    if settings.engine.kind == "local" and settings.engine.buckets is None:
+        return churn_health(events, settings=settings, as_of=as_of)
+    with open_engine(settings.engine) as engine, workspace.lock():
+        split = derive_buckets(workspace, count=settings.engine.buckets, progress=progress)
+        return churn_health(
+            events,
+            settings=settings,
+            as_of=as_of,
+            buckets=split,
+            engine=engine,
+            progress=progress,
+        )
 
 
 # --- months ----------------------------------------------------------------------------
@@ -284,8 +337,11 @@ def _monthly(
             pl.col("_prev").fill_null(0.0),
         )
         .with_columns((pl.col("churned") & ~pl.col("involuntary")).alias("voluntary"))
+        # Joins do not keep row order; money is summed in one fixed order, so the
+        # same data gives the same cents, bit for bit, however the rows arrived.
+        .sort(MONTH, CUSTOMER_ID)
     )
-    counted = joined.group_by(MONTH).agg(
+    counted = joined.group_by(MONTH, maintain_order=True).agg(
         pl.len().alias("active_start"),
         pl.col("churned").sum(),
         pl.col("voluntary").sum(),

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from churnkit.core.schema import CUSTOMER_ID, KIND, PLAN, TS, EventKind
+from churnkit.core.timeline import events_until
+from churnkit.engine.buckets import BucketSet
 
 _PURCHASE = pl.col(KIND) == EventKind.PURCHASE.value
 _FAILED = pl.col(KIND) == EventKind.PAYMENT_FAILED.value
@@ -106,6 +108,21 @@ def month_end_statuses(
         .sort("i", CUSTOMER_ID)
         .collect(engine="in-memory")
     )
+
+
+def bucket_statuses(
+    bucket: int,
+    buckets: BucketSet,
+    as_of: datetime,
+    ends: list[datetime],
+    window: int,
+    grace: int,
+    with_plan: bool,
+) -> pl.DataFrame:
+    """The statuses of one bucket's customers: a task for ``engine.map_buckets``."""
+    columns = [CUSTOMER_ID, TS, KIND, *([PLAN] if with_plan else [])]
+    known = events_until(buckets.scan(bucket), as_of).select(columns)
+    return month_end_statuses(known, ends, window=window, grace=grace, with_plan=with_plan)
 
 
 def _times(events: pl.LazyFrame, kind: pl.Expr, name: str) -> pl.LazyFrame:

@@ -80,15 +80,19 @@ def random_log(seed: int, customers: int = 60, events: int = 1500) -> pl.LazyFra
     days = rng.integers(0, 540, events)
     kinds = [KINDS[k].value for k in rng.integers(0, len(KINDS), events)]
     plans = rng.choice(np.array(["basic", "pro", "team", ""], dtype=object), events)
-    return pl.DataFrame(
-        {
-            CUSTOMER_ID: [f"c{c}" for c in rng.integers(0, customers, events)],
-            TS: [start + timedelta(days=int(d), hours=int(d % 3) * 8) for d in days],
-            KIND: kinds,
-            PLAN: [p or None for p in plans],
-        },
-        schema_overrides={PLAN: pl.String},
-    ).with_columns(pl.col(KIND).cast(KIND_DTYPE)).lazy()
+    return (
+        pl.DataFrame(
+            {
+                CUSTOMER_ID: [f"c{c}" for c in rng.integers(0, customers, events)],
+                TS: [start + timedelta(days=int(d), hours=int(d % 3) * 8) for d in days],
+                KIND: kinds,
+                PLAN: [p or None for p in plans],
+            },
+            schema_overrides={PLAN: pl.String},
+        )
+        .with_columns(pl.col(KIND).cast(KIND_DTYPE))
+        .lazy()
+    )
 
 
 ENDS = [end_of_day(datetime(2024, m, 1) - timedelta(days=1)) for m in range(3, 13)]
