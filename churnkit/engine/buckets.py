@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 EVENTS_PER_BUCKET = 3_000_000
 META = "buckets.json"
 _TMP = ".tmp-"
-_BUCKET = "_bucket"
+_BUCKET = "__churnkit_bucket"  # the partition key; not written to the files
 
 
 @dataclass(frozen=True)
