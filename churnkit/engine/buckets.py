@@ -1,7 +1,7 @@
 """The event log split by customer hash into buckets that each hold whole customers.
 
 ``derive_buckets`` writes ``WORKSPACE/buckets/<key>/bucket-NNNNN.parquet``: bucket
-``b`` holds every event of the customers whose ``hashing.fnv1a64`` falls in ``b``
+``b`` holds every event of the customers whose ``hashing.customer_hash`` falls in ``b``
 (modulo the bucket count), in the log's own order (batch by batch, row by row), with
 the columns of ``io.scan_events``. Per-customer work then reads one bucket at a time
 in bounded memory, on any engine, and needs no shuffle. Relations stay whole: they
@@ -35,7 +35,7 @@ from churnkit.core.io import scan_events
 from churnkit.core.progress import Progress, silent
 from churnkit.core.schema import CUSTOMER_ID
 from churnkit.core.workspace import Workspace
-from churnkit.engine.hashing import HASH_NAME, fnv1a64
+from churnkit.engine.hashing import HASH_NAME, customer_hash
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def _split(
 
         def hashed(ids: pl.Series) -> pl.Series:
             counter.add(ids.len())
-            return fnv1a64(ids)
+            return customer_hash(ids)
 
         hashes = pl.col(CUSTOMER_ID).map_batches(
             hashed, return_dtype=pl.UInt64, is_elementwise=True

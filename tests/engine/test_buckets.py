@@ -75,7 +75,7 @@ def test_a_failed_split_leaves_nothing_and_a_rerun_completes(ws, monkeypatch):
     def broken(ids: pl.Series) -> pl.Series:
         raise OSError("disk full")
 
-    monkeypatch.setattr(bucketing, "fnv1a64", broken)
+    monkeypatch.setattr(bucketing, "customer_hash", broken)
     with pytest.raises(Exception, match="disk full"):
         derive_buckets(ws, count=3)
     root = ws.root / "buckets"
@@ -96,7 +96,7 @@ def test_a_damaged_split_is_derived_again(ws):
 def test_the_split_records_what_it_holds(ws):
     split = derive_buckets(ws, count=2)
     meta = json.loads((Path(split.root) / "buckets.json").read_text())
-    assert meta["count"] == 2 and meta["hash"] == "fnv1a64-utf8"
+    assert meta["count"] == 2 and meta["hash"] == "fmix64-fnv1a64-utf8"
     assert sum(meta["rows"]) == 6000
     assert Path(split.root).is_absolute()
 
