@@ -24,12 +24,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
 )
 from rich.progress import Progress as RichProgress
+from rich.text import Text
 
 from churnkit.core.config import DEFAULT_CONFIG, Settings, load_settings
 from churnkit.core.errors import ChurnkitError, ChurnkitWarning, ExitCode
@@ -101,7 +103,7 @@ def _bar(console: Console, description: str) -> Iterator[Progress]:
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        _Count(),
         TimeElapsedColumn(),
     )
     with RichProgress(*columns, console=console, transient=True) as bar:
@@ -111,6 +113,15 @@ def _bar(console: Console, description: str) -> Iterator[Progress]:
             bar.update(task, description=f"{description}: {what}", completed=done, total=total)
 
         yield report
+
+
+class _Count(ProgressColumn):
+    """``1,234/5,678`` once the amount of work is known; nothing before."""
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        return Text(f"{task.completed:,.0f}/{task.total:,.0f}", style="progress.download")
 
 
 class _LogProgress:
