@@ -37,7 +37,7 @@ def engine() -> Iterator[DaskEngine]:
     # One retry after a worker dies, so both "retried" and "gave up" show quickly.
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
         cluster = LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
     engine = DaskEngine(cluster.scheduler_address)
     yield engine
@@ -145,3 +145,15 @@ def test_segment_health_on_the_cluster_equals_the_local_engine(
     remote = run_cli(*argv, "--scheduler", engine.scheduler, *command)
     assert json.loads(remote.stdout)["health"] == local["health"]
     assert local["health"]["months"][0]["active_start"] > 0
+
+
+def test_a_scheduler_without_workers_stops_the_run_with_a_hint(split):
+    cluster = LocalCluster(n_workers=0, processes=False, dashboard_address=":0")
+    lonely = DaskEngine(cluster.scheduler_address, no_workers_timeout=1)
+    try:
+        with pytest.raises(EngineError, match="no Dask worker joined the scheduler") as caught:
+            collect_frames(lonely, count_events_per_customer, split)
+        assert "dask worker" in (caught.value.hint or "")
+    finally:
+        lonely.close()
+        cluster.close()
