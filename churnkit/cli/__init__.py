@@ -6,6 +6,7 @@ renders the result; the core never imports Typer.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+class EngineKind(StrEnum):
+    local = "local"
+    dask = "dask"
 
 
 def _version(value: bool) -> None:
@@ -45,14 +51,28 @@ def main_options(
         bool, typer.Option("--verbose", "-v", help="Debug logs; tracebacks for bugs.")
     ] = False,
     no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="No spinners, plain log lines.")
+        bool, typer.Option("--no-progress", help="No progress bars, plain log lines.")
     ] = False,
+    engine: Annotated[
+        EngineKind | None,
+        typer.Option(help="Run per-bucket work here (local) or on a Dask cluster [engine.kind]."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Dask scheduler, e.g. tcp://10.0.0.5:8786; implies --engine dask "
+            "[engine.scheduler].",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
     """Churn analysis from transaction exports."""
+    if engine is EngineKind.local and scheduler is not None:
+        raise typer.BadParameter("a scheduler needs --engine dask", param_hint="--scheduler")
     _shell.configure(
         _shell.AppState(
             workspace=workspace,
@@ -60,6 +80,8 @@ def main_options(
             quiet=quiet,
             verbose=verbose,
             progress=not no_progress,
+            engine=engine.value if engine is not None else None,
+            scheduler=scheduler,
         )
     )
 

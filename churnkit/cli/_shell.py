@@ -22,9 +22,20 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.progress import Progress as RichProgress
+from rich.text import Text
 
 from churnkit.core.config import DEFAULT_CONFIG, Settings, load_settings
 from churnkit.core.errors import ChurnkitError, ChurnkitWarning, ExitCode
+from churnkit.core.progress import Progress
 from churnkit.core.workspace import Workspace
 
 P = ParamSpec("P")
@@ -38,6 +49,8 @@ class AppState:
     quiet: bool = False
     verbose: bool = False
     progress: bool = True
+    engine: str | None = None
+    scheduler: str | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
@@ -47,6 +60,13 @@ class AppState:
         merged: dict[str, Any] = dict(overrides or {})
         if self.workspace is not None:
             merged["workspace"] = str(self.workspace)
+        engine: dict[str, Any] = {}
+        if self.scheduler is not None:
+            engine = {"kind": self.engine or "dask", "scheduler": self.scheduler}
+        elif self.engine is not None:
+            engine = {"kind": self.engine}
+        if engine:
+            merged["engine"] = {**merged.get("engine", {}), **engine}
         return load_settings(self._config_path(), env=self.env, overrides=merged)
 
     def workspace_of(self, settings: Settings) -> Workspace:
@@ -65,14 +85,58 @@ class AppState:
         typer.echo(json.dumps(payload, indent=2, default=str, sort_keys=False))
 
     @contextmanager
-    def step(self, description: str) -> Iterator[None]:
-        """A spinner on a terminal, a plain log line otherwise."""
+    def step(self, description: str) -> Iterator[Progress]:
+        """A progress bar on a terminal (unless --no-progress or --quiet), plain log
+        lines otherwise. Yields the ``Progress`` the core reports to."""
         if self.progress and not self.quiet and self.err.is_terminal:
-            with self.err.status(description):
-                yield
+            with _bar(self.err, description) as report:
+                yield report
         else:
             logging.getLogger("churnkit").info(description)
-            yield
+            yield _LogProgress(logging.getLogger("churnkit"))
+
+
+@contextmanager
+def _bar(console: Console, description: str) -> Iterator[Progress]:
+    """One line: a spinner while the amount of work is unknown, then a bar."""
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        _Count(),
+        TimeElapsedColumn(),
+    )
+    with RichProgress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def report(what: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{description}: {what}", completed=done, total=total)
+
+        yield report
+
+
+class _Count(ProgressColumn):
+    """``1,234/5,678`` once the amount of work is known; nothing before."""
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        return Text(f"{task.completed:,.0f}/{task.total:,.0f}", style="progress.download")
+
+
+class _LogProgress:
+    """Without a terminal: a log line when a stage starts and when it ends."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self.log = log
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if done == 0:
+            self.log.info("%s ...", what)
+        elif done >= total:
+            self.log.info("%s: done", what)
+        else:
+            self.log.debug("%s: %s of %s", what, f"{done:,}", f"{total:,}")
 
 
 STATE = AppState()

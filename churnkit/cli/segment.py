@@ -19,7 +19,7 @@ from churnkit.model import store
 from churnkit.render import segments as render
 from churnkit.render.formats import SUFFIX_FORMAT, Format, frame_csv
 from churnkit.render.report_parts import ChartRef, embedded
-from churnkit.segment.health import HealthReport, churn_health
+from churnkit.segment.health import HealthReport, workspace_health
 from churnkit.segment.segments import SegmentResult, segment
 
 log = logging.getLogger("churnkit")
@@ -114,14 +114,15 @@ def segment_command(
             outputs["out"] = str(out)
     health_report = None
     if health:
-        with state.step("measuring churn health"):
-            health_report = churn_health(
-                events,
+        with state.step("measuring churn health") as progress:
+            health_report = workspace_health(
+                workspace,
                 settings=settings,
                 as_of=result.as_of,
                 segments=earlier
                 if earlier is not None and _before(earlier, result.as_of)
                 else None,
+                progress=progress,
             )
 
     if fmt in (Format.MARKDOWN, Format.HTML):

@@ -16,7 +16,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from churnkit.core.errors import ConfigError
 from churnkit.core.schema import MAPPABLE, EventKind
@@ -232,6 +239,27 @@ class EvaluateSettings(Section):
     success_rate: float = Field(0.3, ge=0, le=1)
 
 
+class EngineSettings(Section):
+    """Where per-bucket work runs: in this process, or as tasks on a Dask cluster."""
+
+    kind: Literal["local", "dask"] = "local"
+    scheduler: str | None = Field(None, validate_default=True)
+    # Customer-hash buckets of the event log; None: from the data size.
+    buckets: int | None = Field(None, ge=1, le=100_000)
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address_for_dask(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and (not value.strip() or any(c.isspace() for c in value)):
+            raise ValueError("a scheduler address such as tcp://10.0.0.5:8786")
+        if value is None and info.data.get("kind") == "dask":
+            raise ValueError(
+                "a scheduler address such as tcp://10.0.0.5:8786 when engine.kind is dask "
+                "(flag --scheduler, env CHURNKIT_ENGINE__SCHEDULER)"
+            )
+        return value
+
+
 class Settings(Section):
     workspace: Path = Path(".churnkit")
     ingest: IngestSettings = Field(default_factory=IngestSettings)
@@ -243,10 +271,13 @@ class Settings(Section):
     report: ReportSettings = Field(default_factory=ReportSettings)
     quality_gates: QualityGates = Field(default_factory=QualityGates)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
 
     def fingerprint(self) -> str:
-        """A hash of the resolved settings, recorded in model cards for reproducibility."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """A hash of the resolved settings, recorded in model cards for reproducibility.
+
+        Where the work ran (``engine``) changes no result, so it is left out."""
+        text = json.dumps(self.model_dump(mode="json", exclude={"engine"}), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

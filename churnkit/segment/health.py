@@ -34,7 +34,8 @@ Shown by ``churnkit segment --health``. Every measure reads the event log up to
   customers on each plan at the start of the month (their latest plan on a
   purchase or plan change).
 
-Queries are Polars expressions; Python only loops over the months of the report.
+Queries are Polars expressions, each one pass over the log; the statuses at every
+month end come from ``churnkit.segment.month_ends`` in one pass too.
 """
 
 from __future__ import annotations
@@ -47,10 +48,18 @@ from typing import Any
 import polars as pl
 
 from churnkit.core.config import Settings
+from churnkit.core.io import scan_events
 from churnkit.core.jsonable import jsonable, jsonable_rows
+from churnkit.core.progress import Progress, silent
 from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, PLAN, REASON, TS, EventKind
 from churnkit.core.timeline import end_of_day, events_until, resolve_as_of
+from churnkit.core.workspace import Workspace
+from churnkit.engine import open_engine
+from churnkit.engine.base import Engine, LocalEngine
+from churnkit.engine.buckets import BucketSet, derive_buckets
+from churnkit.engine.parts import collect_frames
 from churnkit.population import labels
+from churnkit.segment.month_ends import bucket_statuses, month_end_statuses
 from churnkit.segment.survival import SurvivalReport, retention_curves
 
 logger = logging.getLogger(__name__)
@@ -160,9 +169,17 @@ def churn_health(
     settings: Settings,
     as_of: datetime | None = None,
     segments: pl.DataFrame | None = None,
+    buckets: BucketSet | None = None,
+    engine: Engine | None = None,
+    progress: Progress = silent,
 ) -> HealthReport:
     """Churn health over the last ``segments.health_months`` complete months to ``as_of``,
-    with retention curves (``segment.survival``; by segment with ``segments``)."""
+    with retention curves (``segment.survival``; by segment with ``segments``).
+
+    With ``buckets`` (the same log split by customer), the per-customer month-end
+    statuses run bucket by bucket on ``engine`` (default: this process); the report
+    is the same.
+    """
     as_of = resolve_as_of(events, as_of)
     lab = settings.labels
     grace = lab.grace_period
@@ -186,7 +203,21 @@ def churn_health(
     ends = [end_of_day(s - timedelta(days=1)) for s in starts]
     if starts:
         ends.append(end_of_day(_next_month(starts[-1]) - timedelta(days=1)))
-    status = _statuses(known, ends, window=window, grace=grace, with_plan=with_plan)
+    if buckets is None:
+        status = month_end_statuses(known, ends, window=window, grace=grace, with_plan=with_plan)
+    else:
+        status = collect_frames(
+            engine or LocalEngine(),
+            bucket_statuses,
+            buckets,
+            as_of,
+            ends,
+            window,
+            grace,
+            with_plan,
+            progress=progress,
+            what="month-end statuses",
+        ).sort("i", CUSTOMER_ID)
     monthly, joined = _monthly(known, status, starts, ends, as_of=as_of, grace=grace)
     provisional = monthly.filter(pl.col("provisional")).height
     if provisional:
@@ -222,6 +253,33 @@ def churn_health(
     )
 
 
+def workspace_health(
+    workspace: Workspace,
+    *,
+    settings: Settings,
+    as_of: datetime,
+    segments: pl.DataFrame | None = None,
+    progress: Progress = silent,
+) -> HealthReport:
+    """``churn_health`` of the workspace's log. With ``engine.kind: dask`` (or
+    ``engine.buckets`` set) the log is split into buckets and the per-customer part
+    runs bucket by bucket on the engine; otherwise in one pass here."""
+    events = scan_events(workspace)
+    if settings.engine.kind == "local" and settings.engine.buckets is None:
+        return churn_health(events, settings=settings, as_of=as_of, segments=segments)
+    with open_engine(settings.engine) as engine, workspace.lock():
+        split = derive_buckets(workspace, count=settings.engine.buckets, progress=progress)
+        return churn_health(
+            events,
+            settings=settings,
+            as_of=as_of,
+            segments=segments,
+            buckets=split,
+            engine=engine,
+            progress=progress,
+        )
+
+
 # --- months ----------------------------------------------------------------------------
 
 
@@ -243,60 +301,6 @@ def _month_starts(first: date, as_of: datetime, count: int) -> list[date]:
         starts.append(month)
         month = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
     return starts[::-1]
-
-
-def _statuses(
-    known: pl.LazyFrame, ends: list[datetime], *, window: int, grace: int, with_plan: bool
-) -> pl.DataFrame:
-    """Per month end (index ``i``) and customer seen by then: ``active``,
-    ``involuntary`` (an unrecovered failure not preceded by a cancel), ``back`` (a
-    purchase within ``grace`` days after) and the plan."""
-    frames = []
-    for i, end in enumerate(ends):
-        until = known.filter(pl.col(TS) <= end)
-        aggs = labels.status_aggs()
-        if with_plan:
-            has_plan = (_PURCHASE | _PLAN_CHANGE) & pl.col(PLAN).is_not_null()
-            aggs.append(pl.col(PLAN).max_by(pl.when(has_plan).then(pl.col(TS))).alias(PLAN))
-        last_purchase, last_cancel = pl.col("_last_purchase"), pl.col("_last_cancel")
-        first_open = pl.col("_first_unrecovered")
-        cancelled = last_cancel.is_not_null() & (
-            last_purchase.is_null() | (last_purchase <= last_cancel)
-        )
-        recent = (last_purchase > end - timedelta(days=window)).fill_null(False)
-        back = (
-            known.filter(_PURCHASE & (pl.col(TS) > end) & (pl.col(TS) <= end + timedelta(grace)))
-            .select(CUSTOMER_ID)
-            .unique()
-            .with_columns(pl.lit(True).alias("back"))
-        )
-        frames.append(
-            until.group_by(CUSTOMER_ID)
-            .agg(aggs)
-            .with_columns(
-                pl.lit(i, dtype=pl.Int32).alias("i"),
-                (recent & ~labels.ended_expr(end, grace)).alias("active"),
-                (
-                    first_open.is_not_null()
-                    & ~(cancelled & (last_cancel < first_open)).fill_null(False)
-                ).alias("involuntary"),
-            )
-            .join(back, on=CUSTOMER_ID, how="left")
-            .with_columns(pl.col("back").fill_null(False))
-            .drop("_last_purchase", "_last_cancel", "_first_unrecovered")
-        )
-    if not frames:
-        return pl.DataFrame(
-            schema={
-                CUSTOMER_ID: pl.String,
-                "i": pl.Int32,
-                "active": pl.Boolean,
-                "involuntary": pl.Boolean,
-                "back": pl.Boolean,
-                **({PLAN: pl.String} if with_plan else {}),
-            }
-        )
-    return pl.concat(frames, how="vertical").collect(engine="in-memory")
 
 
 def _monthly_revenue(known: pl.LazyFrame) -> pl.LazyFrame:
@@ -353,8 +357,11 @@ def _monthly(
             pl.col("_prev").fill_null(0.0),
         )
         .with_columns((pl.col("churned") & ~pl.col("involuntary")).alias("voluntary"))
+        # Joins do not keep row order; money is summed in one fixed order, so the
+        # same data gives the same cents, bit for bit, however the rows arrived.
+        .sort(MONTH, CUSTOMER_ID)
     )
-    counted = joined.group_by(MONTH).agg(
+    counted = joined.group_by(MONTH, maintain_order=True).agg(
         pl.len().alias("active_start"),
         pl.col("churned").sum(),
         pl.col("voluntary").sum(),
