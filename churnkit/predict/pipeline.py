@@ -88,7 +88,8 @@ from churnkit.core.schema import (
 )
 from churnkit.core.timeline import events_until, resolve_as_of
 from churnkit.core.workspace import Workspace, atomic_path
-from churnkit.features.compute import FeatureLayout
+from churnkit.features import FeatureLayout
+from churnkit.features.names import NETWORK_FEATURES
 from churnkit.features.snapshot import active_features, feature_vocabulary
 from churnkit.model.lightgbm import RETRAIN_HINT, TRAIN_FIRST_HINT, ChurnModel
 from churnkit.predict.drivers import (
@@ -411,7 +412,7 @@ def _require_features(
     missing = [f for f in model.feature_names_ if f not in present]
     if not missing:
         return
-    network = {"related_customers", "related_active", "related_churned", "network_stickiness"}
+    network = set(NETWORK_FEATURES)
     if relations is None and network & set(missing):
         hint = "ingest the relations table (churnkit ingest --relations FILE), or " + RETRAIN_HINT
     else:

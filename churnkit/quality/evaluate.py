@@ -23,7 +23,7 @@ from churnkit.core.errors import DataError, DriftWarning, UsageError
 from churnkit.core.jsonable import finite
 from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, TS, VALUE, ChurnType
 from churnkit.core.timeline import end_of_day, resolve_as_of
-from churnkit.features.compute import FeatureLayout
+from churnkit.features import FeatureLayout
 from churnkit.features.snapshot import active_features, as_binary
 from churnkit.model import metrics
 from churnkit.model.lightgbm import ChurnModel

@@ -77,7 +77,7 @@ from churnkit.core.errors import DataError, ModelError
 from churnkit.core.jsonable import finite, jsonable
 from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, ChurnType
 from churnkit.core.timeline import resolve_as_of
-from churnkit.features.compute import FeatureLayout, compute_features, slug
+from churnkit.features import FeatureLayout, compute_features, slug
 from churnkit.population import labels
 
 logger = logging.getLogger(__name__)
