@@ -80,7 +80,8 @@ def feature_layout(
     """
     ev = events_until(events, cutoff)
     names = set(ev.collect_schema().names())
-    extras = [*settings.extra_numeric, *settings.extra_categorical]
+    # A column may be read both as a number and as a category: look at it once.
+    extras = list(dict.fromkeys([*settings.extra_numeric, *settings.extra_categorical]))
     for col in extras:
         if col not in names:
             logger.warning("configured extra column %r is not in the data; skipped", col)
