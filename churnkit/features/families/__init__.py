@@ -4,6 +4,11 @@
 order, so the order fixes the feature columns' order. A family may read features
 of families before it (``Family.reads``); the network family joins its ties to
 the finished frame, so it comes last.
+
+A new family is a module here with a ``build(q)`` that adds aggregations and
+features to the ``FeatureQuery``, and a ``Family`` declaring what it needs and
+the names it makes; list it below and give it a case file in
+``tests/fixtures/features/``.
 """
 
 from __future__ import annotations
