@@ -29,7 +29,7 @@ from churnkit.core.io import scan_events
 from churnkit.core.schema import AMOUNT, CUSTOMER_ID, TS, EventKind
 from churnkit.core.timeline import resolve_as_of
 from churnkit.core.workspace import Workspace
-from churnkit.features.compute import compute_features
+from churnkit.features import compute_features
 from churnkit.features.snapshot import as_binary
 from churnkit.ingest.pipeline import ingest
 from churnkit.model.encoding import encode_labels

@@ -34,7 +34,7 @@ from churnkit.core.schema import (
     ChurnType,
     EventKind,
 )
-from churnkit.features.compute import FeatureLayout, FeatureSet, FeatureSpec, compute_features
+from churnkit.features import FeatureLayout, FeatureSet, FeatureSpec, compute_features
 from churnkit.population import labels
 
 CUTOFF = "cutoff"

@@ -29,7 +29,7 @@ from churnkit.core.errors import ModelError
 from churnkit.core.jsonable import jsonable
 from churnkit.core.schema import ChurnType
 from churnkit.core.workspace import write_text_atomic
-from churnkit.features.compute import FeatureLayout
+from churnkit.features import FeatureLayout
 from churnkit.model.calibration import Calibrator
 
 CARD_FILE = "card.json"

@@ -30,7 +30,8 @@ from churnkit.core.jsonable import jsonable
 from churnkit.core.schema import CHURN_TYPE, TS, ChurnType
 from churnkit.core.timeline import cutoffs, events_until, resolve_as_of
 from churnkit.core.workspace import Workspace
-from churnkit.features.compute import FeatureLayout, feature_layout
+from churnkit.features import FeatureLayout, feature_layout
+from churnkit.features.names import FAILED_PAYMENTS_30D, FAILED_PAYMENTS_90D, RECENCY_DAYS
 from churnkit.features.snapshot import CUTOFF, Snapshot, active_features, as_binary
 from churnkit.model import metrics, store
 from churnkit.model.card import (
@@ -49,8 +50,8 @@ log = logging.getLogger(__name__)
 FEW_CHURNERS = 30
 TOO_GOOD_AUC = 0.99
 TOO_GOOD_SINGLE_FEATURE = 0.98
-RECENCY = "recency_days"
-FAILED_FLAG = ("failed_payments_90d", "failed_payments_30d", "unrecovered_failure_streak")
+RECENCY = RECENCY_DAYS
+FAILED_FLAG = (FAILED_PAYMENTS_90D, FAILED_PAYMENTS_30D, "unrecovered_failure_streak")
 
 
 @dataclass(frozen=True)

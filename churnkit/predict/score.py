@@ -36,16 +36,14 @@ from churnkit.core.config import Settings
 from churnkit.core.errors import DataError, DriftWarning, ModelError
 from churnkit.core.schema import KIND, ChurnType, EventKind
 from churnkit.core.timeline import events_until
-from churnkit.features.compute import FeatureLayout
+from churnkit.features import FeatureLayout
+from churnkit.features.names import NETWORK_FEATURES
 from churnkit.features.snapshot import active_features
 from churnkit.model.base import Estimator
 from churnkit.model.card import RETRAIN_HINT, ModelCard
 from churnkit.model.encoding import few
 
 FloatArray = npt.NDArray[np.float64]
-NETWORK_FEATURES = frozenset(
-    {"related_customers", "related_active", "related_churned", "network_stickiness"}
-)
 BACKTEST_HINT = (
     "use a later --as-of, or train a model with an earlier --as-of "
     "(e.g. `churnkit train --as-of DATE --model backtest`)"
@@ -213,7 +211,7 @@ def _require_features(
     missing = [f for f in features if f not in present]
     if not missing:
         return
-    if relations is None and NETWORK_FEATURES & set(missing):
+    if relations is None and set(NETWORK_FEATURES) & set(missing):
         hint = "ingest the relations table (churnkit ingest --relations FILE), or " + RETRAIN_HINT
     else:
         hint = "score with the feature settings used in training, or " + RETRAIN_HINT

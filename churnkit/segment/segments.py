@@ -36,7 +36,7 @@ from churnkit.core.schema import (
     VALUE_TIER,
 )
 from churnkit.core.timeline import resolve_as_of
-from churnkit.features.compute import FeatureLayout, slug
+from churnkit.features import FeatureLayout, slug
 from churnkit.features.snapshot import active_features
 from churnkit.population import labels
 from churnkit.segment.rules import (

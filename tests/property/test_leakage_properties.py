@@ -32,7 +32,7 @@ from churnkit.core.schema import (
     EventKind,
 )
 from churnkit.core.timeline import end_of_day
-from churnkit.features.compute import compute_features
+from churnkit.features import compute_features
 from churnkit.population.labels import active_customers, label_window, labelled_population
 
 START = datetime(2024, 1, 1)

@@ -15,7 +15,7 @@ import pytest
 from churnkit import __version__
 from churnkit.core.config import LightGBMParams
 from churnkit.core.errors import ExitCode, ModelError
-from churnkit.features.compute import FeatureLayout
+from churnkit.features import FeatureLayout
 from churnkit.model import store
 from churnkit.model.card import (
     CARD_FILE,

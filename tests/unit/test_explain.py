@@ -10,7 +10,7 @@ import pytest
 
 from churnkit.core.config import FeatureSettings
 from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, KIND_DTYPE, REASON, TS
-from churnkit.features.compute import FeatureSpec, compute_features
+from churnkit.features import FeatureSpec, compute_features
 from churnkit.predict.drivers import (
     NO_DRIVER,
     driver_sentences,

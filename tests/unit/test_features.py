@@ -30,7 +30,7 @@ from churnkit.core.schema import (
     TS,
 )
 from churnkit.core.timeline import end_of_day
-from churnkit.features.compute import (
+from churnkit.features import (
     FeatureLayout,
     FeatureSet,
     FeatureSpec,

@@ -20,7 +20,7 @@ from churnkit.core.io import scan_events, scan_relations
 from churnkit.core.schema import CUSTOMER_ID
 from churnkit.core.timeline import resolve_as_of
 from churnkit.core.workspace import Workspace
-from churnkit.features.compute import feature_layout
+from churnkit.features import feature_layout
 from churnkit.model import store
 from churnkit.model.base import Estimator
 from churnkit.model.card import BINARY, CardFeature, Mode, ModelCard, TrainingRecord

@@ -14,7 +14,7 @@ from churnkit.core.errors import InsufficientHistoryError, SingleChurnKindWarnin
 from churnkit.core.io import scan_events, scan_relations
 from churnkit.core.schema import KIND, TS, EventKind
 from churnkit.core.workspace import Workspace
-from churnkit.features.compute import FeatureLayout
+from churnkit.features import FeatureLayout
 from churnkit.features.snapshot import active_features
 from churnkit.model.lightgbm import ChurnModel
 from churnkit.model.training import train

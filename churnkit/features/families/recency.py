@@ -1,0 +1,137 @@
+"""Recency, tenure, signup cohort, and purchases and revenue per window.
+
+Windows come from ``features.windows``: ``(cutoff - w, cutoff]`` (to the second),
+the ``w`` days before it, and a trend between the two.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+
+from churnkit.features.family import Family, Needs
+from churnkit.features.keys import (
+    LAST_PURCHASE,
+    PURCHASE_ENTRY,
+    PURCHASE_KEYS,
+    PURCHASES,
+    REVENUE,
+    amount_where,
+    count,
+    purchase_key_after,
+)
+from churnkit.features.names import PURCHASES_TOTAL, RECENCY_DAYS, REVENUE_TOTAL, TENURE_DAYS
+from churnkit.features.query import (
+    COHORT,
+    FIRST_EVENT,
+    LAST_EVENT,
+    FeatureQuery,
+    ratio,
+    trend,
+)
+
+_e = pl.element()
+
+
+def build(q: FeatureQuery) -> None:
+    q.add(
+        q.days_since(LAST_PURCHASE),
+        RECENCY_DAYS,
+        "days since the last purchase",
+        "no purchase for {recency_days:.0f} days; usual gap {gap_median_days:.0f} days",
+        "high",
+    )
+    q.add(
+        q.days_since(LAST_EVENT),
+        "days_since_last_event",
+        "days since the customer's last event of any kind",
+        "no activity of any kind for {days_since_last_event:.0f} days",
+        "high",
+    )
+    q.add(
+        q.days_since(FIRST_EVENT),
+        TENURE_DAYS,
+        "days since the customer's first event",
+        "a customer for {tenure_days:.0f} days",
+        "low",
+    )
+    q.add(
+        (pl.col(COHORT).dt.year() * 100 + pl.col(COHORT).dt.month()).cast(pl.Float64),
+        "signup_cohort",
+        "month of signup as YYYYMM (first signup event, else first event)",
+        "signed up in cohort {signup_cohort:.0f}",
+    )
+    _totals(q)
+    for w in q.windows:
+        _window(q, w)
+
+
+def _totals(q: FeatureQuery) -> None:
+    q.add(
+        pl.col(PURCHASES).fill_null(0.0),
+        PURCHASES_TOTAL,
+        "purchases up to the cutoff",
+        "{purchases_total:.0f} purchases in total",
+        "low",
+    )
+    q.add(
+        pl.col(REVENUE).fill_null(0.0),
+        REVENUE_TOTAL,
+        "revenue from purchases up to the cutoff",
+        "{revenue_total:,.2f} spent in total",
+        "low",
+    )
+    q.add(
+        ratio(pl.col(REVENUE), pl.col(PURCHASES)),
+        "avg_purchase_amount",
+        "average purchase amount",
+        "average purchase {avg_purchase_amount:,.2f}",
+    )
+
+
+def _window(q: FeatureQuery, w: int) -> None:
+    """Purchases and revenue in the last ``w`` days, the ``w`` before, and the trend."""
+    start, mid = (purchase_key_after(q.cutoff - timedelta(days=d)) for d in (2 * w, w))
+    recent = PURCHASE_ENTRY & (_e >= mid)
+    before = PURCHASE_ENTRY & (_e >= start) & (_e < mid)
+    values = {
+        "purchases": (count(PURCHASE_KEYS, recent), count(PURCHASE_KEYS, before), ".0f"),
+        "revenue": (amount_where(recent), amount_where(before), ",.2f"),
+    }
+    for what, (cur, prev, fmt) in values.items():
+        said = f"{{{what}_{w}d:{fmt}}} {what} in the last {w} days"
+        vs = f"{said} vs {{{what}_prev_{w}d:{fmt}}} in the {w} days before"
+        q.prepare(0, *[cur.alias(f"_{what}_{w}"), prev.alias(f"_{what}_prev_{w}")])
+        c, p = pl.col(f"_{what}_{w}").fill_null(0.0), pl.col(f"_{what}_prev_{w}").fill_null(0.0)
+        q.add(c, f"{what}_{w}d", f"{what} in the last {w} days", said, "low")
+        q.add(p, f"{what}_prev_{w}d", f"{what} in the {w} days before the last {w}", vs)
+        q.add(
+            trend(c, p),
+            f"{what}_trend_{w}d",
+            f"change in {what}, last {w} days vs the {w} before (-1 stopped, +1 new)",
+            vs,
+            "low",
+        )
+
+
+FAMILY = Family(
+    name="recency",
+    needs=Needs(),
+    produces=(
+        RECENCY_DAYS,
+        "days_since_last_event",
+        TENURE_DAYS,
+        "signup_cohort",
+        PURCHASES_TOTAL,
+        REVENUE_TOTAL,
+        "avg_purchase_amount",
+        "purchases_{w}d",
+        "purchases_prev_{w}d",
+        "purchases_trend_{w}d",
+        "revenue_{w}d",
+        "revenue_prev_{w}d",
+        "revenue_trend_{w}d",
+    ),
+    build=build,
+)
