@@ -43,10 +43,11 @@ test: install lint pytest ## lint, then the whole test suite (what CI runs)
 pytest: install ## the test suite alone (make pytest ARGS='-k ingest')
 	$(BIN)/pytest -q $(ARGS)
 
-lint: install ## ruff, formatting check and mypy
+lint: install ## ruff, formatting check, mypy and the import layers
 	$(BIN)/ruff check churnkit tests bench
 	$(BIN)/ruff format --check churnkit tests bench
 	$(BIN)/mypy churnkit
+	$(BIN)/lint-imports
 
 format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix churnkit tests bench
