@@ -34,7 +34,16 @@ _ISO_FORMATS = (
 _ISO_OFFSET_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f%z",
     "%Y-%m-%d %H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M:%S %z",  # Shopify: "2024-01-15 10:12:31 -0500"
 )
+# Zone abbreviations some exports append ("2012-01-19 11:16:41 PST"), as UTC offsets.
+ZONE_ABBREVIATIONS = {
+    "UTC": "+0000", "GMT": "+0000", "Z": "+0000",
+    "EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500",
+    "MST": "-0700", "MDT": "-0600", "PST": "-0800", "PDT": "-0700",
+    "CET": "+0100", "CEST": "+0200",
+}  # fmt: skip
+_ZONE_SUFFIX = re.compile(r"\s([A-Z]{3,4})$")
 _DAY_MONTH_TAILS = ("%Y %H:%M:%S", "%Y %H:%M", "%Y", "%y")
 _SEPARATORS = ("/", ".", "-")
 _AMBIGUOUS_DATE = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}\b")
@@ -53,6 +62,7 @@ class DatePlan:
     formats: tuple[str, ...]
     offset_formats: tuple[str, ...]
     unix_unit: str | None  # "s", "ms" or None
+    zones: tuple[str, ...] = ()  # zone abbreviations to read as offsets
 
 
 def plan_dates(
@@ -69,7 +79,17 @@ def plan_dates(
     in the sample (a first field above 12 proves day-first). Slash dates with no
     evidence either way are an error: guessing would silently swap days and months.
     """
-    values = [_zulu(v.strip()) for v in sample if v and v.strip()]
+    stripped = [v.strip() for v in sample if v and v.strip()]
+    zones = tuple(
+        sorted(
+            {
+                m.group(1)
+                for v in stripped
+                if (m := _ZONE_SUFFIX.search(v)) and m.group(1) in ZONE_ABBREVIATIONS
+            }
+        )
+    )
+    values = [_zulu(_zone(v)) for v in stripped]
     ambiguous = [m for v in values if (m := _AMBIGUOUS_DATE.match(v))]
     if ambiguous and order == "auto":
         day_first = any(int(m.group(1)) > 12 for m in ambiguous)
@@ -95,7 +115,14 @@ def plan_dates(
         unit = "ms" if max(len(v.split(".")[0]) for v in unix) >= 12 else "s"
     used = _formats_seen(values, formats) if values else formats[: len(extra_formats) + 1]
     offsets = tuple(f for f in _ISO_OFFSET_FORMATS if _formats_seen(values, [f]))
-    return DatePlan(tuple(used or formats[:1]), offsets, unit)
+    return DatePlan(tuple(used or formats[:1]), offsets, unit, zones)
+
+
+def _zone(value: str) -> str:
+    m = _ZONE_SUFFIX.search(value)
+    if m and m.group(1) in ZONE_ABBREVIATIONS:
+        return value[: m.start(1)] + ZONE_ABBREVIATIONS[m.group(1)]
+    return value
 
 
 def _zulu(value: str) -> str:
@@ -143,6 +170,8 @@ def parse_datetime(
         )
     assert plan is not None
     text = expr.str.strip_chars()
+    for zone in plan.zones:
+        text = text.str.replace(rf"\s{zone}$", " " + ZONE_ABBREVIATIONS[zone])
     guard = any("%y" in f for f in plan.formats)
     naive = [_strptime(text, f, guard=guard) for f in plan.formats]
     if plan.offset_formats:
