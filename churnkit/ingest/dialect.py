@@ -105,28 +105,43 @@ _UTF8_MULTIBYTE = re.compile(
 _HIGH = re.compile(rb"[\x80-\xff]")
 
 
-def legacy_encoding(sample: bytes, *, explicit: str | None) -> Encoding:
-    """The encoding of a file that is not valid UTF-8.
+# The legacy encodings exports come in, most common first: a detector cannot tell
+# them apart on a short sample, so among its equally good candidates the first wins.
+LEGACY = (
+    "cp1252", "cp1250", "cp1251", "cp1254", "cp1257", "cp1253", "shift_jis", "gb18030",
+    "big5", "euc_kr", "koi8_r", "mac_roman",
+)  # fmt: skip
+
+
+def legacy_encoding(sample: bytes) -> Encoding | None:
+    """The encoding of a file that is not valid UTF-8, or None when none fits.
 
     A file that is mostly UTF-8 with a few broken values (a row pasted from elsewhere)
-    stays UTF-8: its broken values are rejected. Otherwise a detector names the legacy
-    encoding (cp1252, latin-1, ...). ``explicit`` (``--encoding``) wins over both.
+    stays UTF-8: its broken values are rejected. Otherwise a detector ranks the common
+    legacy encodings; ties go to the more common one (cp1252 for Western text).
     """
-    if explicit:
-        return Encoding(explicit, valid=False, how="--encoding / ingest.encoding")
     good = sum(len(m) for m in _UTF8_MULTIBYTE.findall(sample))
     high = len(_HIGH.findall(sample))
     if good and 2 * good >= high:  # most high bytes form valid UTF-8 sequences
         return Encoding(UTF8, valid=False, how="mostly UTF-8; undecodable values rejected")
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
-    codec = best.encoding if best is not None else "cp1252"
-    # Detectors often name a close relative of cp1252 for short Western samples; every
-    # byte a Western file uses reads the same in cp1252, which also covers 0x80-0x9f.
-    if codec in ("latin_1", "iso8859_15", "iso8859_1", "cp1250", "ascii"):
+    matches = list(from_bytes(sample, cp_isolation=list(LEGACY)))
+    if not matches:
+        return None
+    least = min(m.chaos for m in matches)
+    tied = [m.encoding for m in matches if m.chaos <= least + 0.01]
+    codec = min(tied, key=lambda c: LEGACY.index(c) if c in LEGACY else len(LEGACY))
+    if codec != "cp1252" and _decodes_alike(sample, codec, "cp1252"):
         codec = "cp1252"
     return Encoding(codecs.lookup(codec).name, valid=False, how="not UTF-8; detected")
+
+
+def _decodes_alike(sample: bytes, codec: str, other: str) -> bool:
+    try:
+        return sample.decode(codec) == sample.decode(other)
+    except UnicodeDecodeError:
+        return False
 
 
 def check_codec(name: str) -> str:

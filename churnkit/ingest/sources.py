@@ -345,15 +345,24 @@ def _choose_encoding(
     if check is not None:
         if check.valid:
             return Encoding(dialect.UTF8, True, "valid UTF-8")
-        sample = _around(path, check.first_error or 0)
-        return dialect.legacy_encoding(head[: 1 << 16] + b"\n" + sample, explicit=None)
+        return _legacy(path, head[: 1 << 16] + b"\n" + _around(path, check.first_error or 0))
     try:
         head.decode("utf-8")
         return Encoding(dialect.UTF8, False, "UTF-8 (start of the compressed file)")
     except UnicodeDecodeError as exc:
         if len(head) == HEAD_BYTES and exc.start >= len(head) - 4:
             return Encoding(dialect.UTF8, False, "UTF-8 (start of the compressed file)")
-        return dialect.legacy_encoding(head, explicit=None)
+        return _legacy(path, head)
+
+
+def _legacy(path: Path, sample: bytes) -> Encoding:
+    found = dialect.legacy_encoding(sample)
+    if found is None:
+        raise DataError(
+            f"{path}: the file is not UTF-8 and its encoding cannot be told",
+            hint="name it with --encoding (e.g. cp1252, utf-16, shift_jis)",
+        )
+    return found
 
 
 def _around(path: Path, offset: int) -> bytes:
