@@ -224,9 +224,7 @@ def _ingest_source(
 ) -> FileResult:
     path = source.id.path
     if not source.headers:  # a zero-byte (or blank) file: a day with nothing to export
-        return FileResult(
-            str(path), source.id.sha256, FileStatus.EMPTY, encoding=source.encoding
-        )
+        return FileResult(str(path), source.id.sha256, FileStatus.EMPTY, encoding=source.encoding)
     sample = source.sample(cfg.sample_rows)
     plan = _plan(source, cfg, explicit, kind, sample)
     recipe = plan.recipe
