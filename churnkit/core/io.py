@@ -26,7 +26,7 @@ SOURCE_SUFFIXES = (*TEXT_SUFFIXES, *(f"{s}.gz" for s in TEXT_SUFFIXES), ".parque
 SUPPORTED_HINT = "use .csv, .tsv, .txt (optionally .gz) or .parquet"
 LINE = "_line"
 OVERFLOW = "_overflow_"
-OVERFLOW_COLUMNS = 8
+OVERFLOW_COLUMNS = 1
 # Leading characters that make a spreadsheet evaluate a cell (OWASP's CSV injection list).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -112,7 +112,7 @@ def scan_events(workspace: Workspace, data: Path | None = None) -> pl.LazyFrame:
     check_parquet(files)
     frames = [pl.scan_parquet(f) for f in files]
     lf = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-    return lf.drop(DEDUP_KEY, LINE, strict=False)
+    return lf.drop(DEDUP_KEY, LINE, "_status", strict=False)
 
 
 def check_parquet(files: Sequence[Path]) -> None:

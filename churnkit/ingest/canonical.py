@@ -21,13 +21,14 @@ from churnkit.core.config import IngestSettings
 from churnkit.core.io import LINE
 from churnkit.ingest.dialect import REPLACEMENT
 from churnkit.ingest.parsing import DATETIME, DatePlan, parse_datetime, plan_dates
-from churnkit.ingest.recipe import Event, Recipe
+from churnkit.ingest.recipe import Event, Recipe, Row
 from churnkit.ingest.sources import CsvSource, ParquetSource
 
 REASON = "_reason"
 OVERFLOW_FLAG = "_overflow"
 OVERFLOW_TEXT = "_overflow_text"
 ROWS = "_rows"
+STATUS_RAW = "_status"
 FUTURE_MARGIN_DAYS = 1
 _FIELDS = (s.AMOUNT, s.QUANTITY, s.PLAN, s.REASON, s.EVENT, s.TRANSACTION_ID)
 
@@ -48,15 +49,18 @@ class Parsed:
     wide: pl.LazyFrame  # one row per source row: checks, event fields, raw values
     recipe: Recipe
     plans: dict[str, DatePlan | None]
+    attributes: tuple[str, ...]
 
 
 def parse(
     source: CsvSource | ParquetSource,
     recipe: Recipe,
+    row: Row,
     cfg: IngestSettings,
     sample: pl.DataFrame,
     *,
     today: date,
+    attributes: Sequence[str] = (),
 ) -> Parsed:
     """The wide parsed frame (lazy): every source column, then per event ``e{i}.*``."""
     schema = source.scan().collect_schema()
@@ -94,12 +98,14 @@ def parse(
         ]
     for i, event in enumerate(recipe.events):
         exprs += _event_exprs(i, event, dates, source)
+    kept = tuple(dict.fromkeys([*recipe.attributes, *attributes]))
+    exprs += [row.text(a).alias(f"attr:{a}") for a in kept]
     wide = source.scan().with_columns(exprs)
     latest, future = latest_allowed(cfg, today)
     wide = wide.with_columns(
         _reason(recipe, source, cfg, latest=latest, future=future).alias(REASON)
     )
-    return Parsed(wide, recipe, plans)
+    return Parsed(wide, recipe, plans, kept)
 
 
 def _event_exprs(
@@ -109,7 +115,7 @@ def _event_exprs(
     columns = event.ts_columns
     ts = pl.coalesce([dates[c] for c in columns]) if len(columns) > 1 else dates[columns[0]]
     present = pl.any_horizontal(
-        pl.col(c).cast(pl.String).str.strip_chars().str.len_bytes() > 0 for c in columns
+        pl.col(c).is_not_null() & (pl.col(c).cast(pl.String) != "") for c in columns
     ).fill_null(False)
 
     def field(expr: pl.Expr | None, dtype: pl.DataType) -> pl.Expr:
@@ -126,7 +132,6 @@ def _event_exprs(
         field(event.reason, pl.String()).alias(p + s.REASON),
         field(event.event, pl.String()).alias(p + s.EVENT),
         field(event.transaction_id, pl.String()).cast(pl.String).alias(p + s.TRANSACTION_ID),
-        field(event.status, pl.String()).alias(p + "status"),
     ]
 
 
@@ -187,7 +192,7 @@ def _reason(
     return expr.otherwise(pl.lit(None, dtype=pl.String))  # type: ignore[no-any-return]
 
 
-def event_frames(parsed: Parsed, valid: pl.LazyFrame, attributes: Sequence[str]) -> pl.LazyFrame:
+def event_frames(parsed: Parsed, valid: pl.LazyFrame) -> pl.LazyFrame:
     """The canonical events of the valid rows: one frame per event template, stacked."""
     frames = []
     for i in range(len(parsed.recipe.events)):
@@ -200,14 +205,23 @@ def event_frames(parsed: Parsed, valid: pl.LazyFrame, attributes: Sequence[str])
                 pl.col(p + s.KIND).cast(s.KIND_DTYPE).alias(s.KIND),
                 *[pl.col(p + f).alias(f) for f in _FIELDS if f != s.AMOUNT],
                 pl.col(s.CARD_EXPIRY),
-                *[pl.col(a).cast(pl.String).str.strip_chars().alias(a) for a in attributes],
+                *[pl.col(f"attr:{a}").alias(a) for a in parsed.attributes],
                 pl.col(LINE).cast(pl.Int64),
+                _status(parsed.recipe.events[i], p).alias(STATUS_RAW),
             )
         )
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
 
 
-def grouped(parsed: Parsed, attributes: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _status(event: Event, p: str) -> pl.Expr:
+    """The source's own status of an event kept as `other`: counted, then kept."""
+    if event.status is None:
+        return pl.lit(None, dtype=pl.String)
+    raw = pl.col(event.status).cast(pl.String)  # stripped when counted
+    return pl.when(pl.col(p + s.KIND) == s.EventKind.OTHER.value).then(raw)
+
+
+def grouped(parsed: Parsed) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(every row with its final reason and weight, the order events of the valid rows)
     for a recipe whose line items make one event; evaluated in memory."""
     wide = parsed.wide.collect()
@@ -247,5 +261,5 @@ def grouped(parsed: Parsed, attributes: Sequence[str]) -> tuple[pl.DataFrame, pl
         pl.col("_sum_qty").alias("e0." + s.QUANTITY),
         pl.coalesce(pl.col("e0." + s.PLAN), pl.col("_first_plan")).alias("e0." + s.PLAN),
     )
-    events = event_frames(parsed, valid.lazy(), attributes).collect()
+    events = event_frames(parsed, valid.lazy()).collect()
     return wide, events

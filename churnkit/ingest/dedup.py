@@ -17,13 +17,34 @@ from churnkit.core.workspace import Workspace
 HASH_SEED = 20240601
 
 
-def dedup_key() -> pl.Expr:
+def _by_txid() -> pl.Expr:
     txid = pl.col(s.TRANSACTION_ID)
-    by_txid = pl.struct(txid, pl.col(s.KIND).cast(pl.String), pl.col(s.TS)).hash(HASH_SEED)
-    by_row = pl.struct(
+    return pl.struct(txid, pl.col(s.KIND).cast(pl.String), pl.col(s.TS)).hash(HASH_SEED)
+
+
+def _by_row() -> pl.Expr:
+    return pl.struct(
         *[pl.col(c).cast(pl.String) if c == s.KIND else pl.col(c) for c in s.EVENT_SCHEMA]
     ).hash(HASH_SEED)
-    return pl.when(txid.is_not_null()).then(by_txid).otherwise(by_row)
+
+
+def dedup_key() -> pl.Expr:
+    """The key of each event; the whole-row hash is computed only for the events that
+    have no transaction_id (the values are those of earlier versions, so a workspace
+    built by them still de-duplicates)."""
+    return pl.struct(list(s.EVENT_SCHEMA)).map_batches(
+        _key_chunk, return_dtype=pl.UInt64, is_elementwise=True
+    )
+
+
+def _key_chunk(rows: pl.Series) -> pl.Series:
+    frame = rows.struct.unnest()
+    keys = frame.select(_by_txid()).to_series()
+    missing = frame[s.TRANSACTION_ID].is_null()
+    if missing.any():
+        at = missing.arg_true()
+        keys = keys.scatter(at, frame[at].select(_by_row()).to_series())
+    return keys.alias(s.DEDUP_KEY)
 
 
 def new_events(events: pl.LazyFrame, workspace: Workspace, batch: str) -> pl.LazyFrame:

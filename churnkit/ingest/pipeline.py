@@ -30,6 +30,7 @@ from churnkit.ingest.canonical import (
     OVERFLOW_TEXT,
     REASON,
     ROWS,
+    STATUS_RAW,
     Parsed,
     event_frames,
     grouped,
@@ -41,13 +42,15 @@ from churnkit.ingest.dialect import decimal_mark
 from churnkit.ingest.parsing import normalised_status
 from churnkit.ingest.recipe import Recipe, Row, generic_recipe
 from churnkit.ingest.relations import ingest_relations
-from churnkit.ingest.results import FileResult, FileStatus, IngestResult, sum_counts
+from churnkit.ingest.results import FileResult, FileStatus, IngestResult
 from churnkit.ingest.sources import CsvSource, ParquetSource, open_source
 from churnkit.ingest.summary import summarise_dataset
 
 log = logging.getLogger(__name__)
 
 __all__ = ["IngestResult", "ingest", "summarise_dataset"]
+LOW_CARD_MIN_SAMPLE = 1_000
+LOW_CARD_SHARE = 0.02
 
 
 def ingest(
@@ -163,12 +166,27 @@ def _hash_or_blank(path: Path) -> str:
         return ""
 
 
+def _low_card(sample: pl.DataFrame) -> dict[str, list[str]]:
+    """Text columns whose sample repeats a few values (statuses, plans, reasons, card
+    expiries) → those values: looking them up is cheaper than parsing every row."""
+    if sample.height < LOW_CARD_MIN_SAMPLE:
+        return {}
+    text = [c for c, t in sample.schema.items() if t == pl.String]
+    distinct = sample.select(pl.col(text).n_unique()).row(0) if text else ()
+    return {
+        c: sample[c].drop_nulls().unique(maintain_order=True).to_list()
+        for c, n in zip(text, distinct, strict=True)
+        if n <= LOW_CARD_SHARE * sample.height
+    }
+
+
 @dataclass(frozen=True)
 class _Plan:
     recipe: Recipe
     decimal: str
     decimal_note: str | None
     status_columns: list[str]
+    row: Row
 
 
 def _plan(
@@ -200,7 +218,7 @@ def _plan(
         decimal = proven or "."
         if proven == ",":
             note = f"decimal comma in {amount_column!r} (proven by values like '12,50')"
-    row = Row(schema, decimal=decimal, status_map=cfg.status_map)
+    row = Row(schema, decimal=decimal, status_map=cfg.status_map, low_card=_low_card(sample))
     if vendor is None:
         recipe = generic_recipe(columns, row, headers=source.columns, default_kind=kind)
     else:
@@ -211,7 +229,7 @@ def _plan(
         checks.repeated_headers(source.headers, used=recipe.mapping.values(), source=path)
     used = set(recipe.mapping.values()) | set(recipe.known)
     candidates = [c for c in source.columns if c not in used]
-    return _Plan(recipe, decimal, note, checks.status_like(sample, candidates))
+    return _Plan(recipe, decimal, note, checks.status_like(sample, candidates), row)
 
 
 def _ingest_source(
@@ -228,7 +246,9 @@ def _ingest_source(
     sample = source.sample(cfg.sample_rows)
     plan = _plan(source, cfg, explicit, kind, sample)
     recipe = plan.recipe
-    parsed = parse(source, recipe, cfg, sample, today=today)
+    parsed = parse(
+        source, recipe, plan.row, cfg, sample, today=today, attributes=plan.status_columns
+    )
     batch = source.id.batch
     data_path = workspace.events_dir / f"batch-{batch}.parquet"
     rejects_path = workspace.rejects_dir / f"batch-{batch}.csv"
@@ -312,51 +332,37 @@ def _write(
     """The one pass: new events to ``tmp_data``, rejects to ``tmp_rejects``, and every
     count the summary needs, from a single read of the source."""
     recipe = parsed.recipe
-    attributes = list(recipe.attributes)
     weights: pl.DataFrame | None = None
     if recipe.group is not None:
-        wide_df, events_df = grouped(parsed, attributes)
+        wide_df, events_df = grouped(parsed)
         wide: pl.LazyFrame = wide_df.lazy()
         events: pl.LazyFrame = events_df.lazy()
         weights = wide_df.select(LINE, ROWS)
     else:
         wide = parsed.wide
-        events = event_frames(parsed, wide.filter(pl.col(REASON).is_null()), attributes)
-    valid = wide.filter(pl.col(REASON).is_null())
+        events = event_frames(parsed, wide.filter(pl.col(REASON).is_null()))
     rejected = wide.filter(pl.col(REASON).is_not_null())
     file = str(source.id.path)
-    queries: list[pl.LazyFrame] = [
-        new_events(events, workspace, source.id.batch).sink_parquet(tmp_data, lazy=True),
-        rejected.select(
-            pl.lit(file).alias("file"),
-            pl.col(LINE).alias("line"),
-            pl.col(REASON).alias("reason"),
-            *[escape_formula(pl.col(c).cast(pl.String)).alias(c) for c in source.columns],
-            escape_formula(pl.col(OVERFLOW_TEXT)).alias("fields_beyond_header"),
-        ).sink_csv(tmp_rejects, lazy=True),
-        valid.select(pl.len()),
-        rejected.group_by(REASON).len(),
-    ]
-    statuses = [
-        (i, e) for i, e in enumerate(recipe.events) if e.status is not None and e.when is None
-    ]
-    for i, event in statuses:
-        status = pl.col(f"e{i}.status")
-        queries.append(
-            valid.filter(status.is_not_null() & ~normalised_status(status).is_in(list(event.known)))
-            .group_by(status.alias("status"))
-            .len()
-        )
-    for column in plan.status_columns:
-        queries.append(wide.group_by(pl.col(column).alias("value")).len())
-    out = pl.collect_all(queries, engine="streaming")
-    n_valid = int(out[2].item())
-    by_reason = _counts(out[3], REASON)
-    unknown = sum_counts(_counts(frame, "status") for frame in out[4 : 4 + len(statuses)])
-    unmapped = {
-        column: _counts(frame, "value")
-        for column, frame in zip(plan.status_columns, out[4 + len(statuses) :], strict=True)
-    }
+    # Only row sinks share one read of the source; every count comes from their files.
+    pl.collect_all(
+        [
+            new_events(events, workspace, source.id.batch).sink_parquet(
+                tmp_data, compression="zstd", compression_level=1, lazy=True
+            ),
+            rejected.select(
+                pl.lit(file).alias("file"),
+                pl.col(LINE).alias("line"),
+                pl.col(REASON).alias("reason"),
+                *[escape_formula(pl.col(c).cast(pl.String)).alias(c) for c in source.columns],
+                escape_formula(pl.col(OVERFLOW_TEXT)).alias("fields_beyond_header"),
+            ).sink_csv(tmp_rejects, lazy=True),
+        ],
+        engine="streaming",
+    )
+    total = int(wide.select(pl.len()).collect().item()) if weights is not None else source.count()
+    by_reason = _counts(
+        pl.scan_csv(tmp_rejects, infer_schema=False).group_by("reason").len().collect(), "reason"
+    )
     written = pl.scan_parquet(tmp_data)
     n_events = int(written.select(pl.len()).collect().item())
     if recipe.simple:
@@ -366,14 +372,37 @@ def _write(
         accepted = int(weights.join(lines, on=LINE, how="semi")[ROWS].sum())
     else:
         accepted = int(written.select(pl.col(LINE).n_unique()).collect().item())
+    known = frozenset().union(*(e.known for e in recipe.events))
+    unknown = _counts(
+        _unknown(written.group_by(pl.col(STATUS_RAW).alias("status")).len().collect(), known),
+        "status",
+    )
+    unmapped = {
+        column: _counts(written.group_by(pl.col(column).alias("value")).len().collect(), "value")
+        for column in plan.status_columns
+    }
+    n_rejected = sum(by_reason.values())
     return _Counts(
-        valid=n_valid,
-        rejected=sum(by_reason.values()),
+        valid=total - n_rejected,
+        rejected=n_rejected,
         accepted=accepted,
         events=n_events,
         by_reason=by_reason,
         unknown=unknown,
         unmapped=unmapped,
+    )
+
+
+def _unknown(frame: pl.DataFrame, known: frozenset[str]) -> pl.DataFrame:
+    """Statuses with no deliberate kind (kept as `other`), per spelling as written."""
+    status = pl.col("status").cast(pl.String).str.strip_chars()
+    return (
+        frame.filter(
+            status.is_not_null() & (status != "") & ~normalised_status(status).is_in(list(known))
+        )
+        .with_columns(status.alias("status"))
+        .group_by("status")
+        .agg(pl.col("len").sum())
     )
 
 

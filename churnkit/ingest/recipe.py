@@ -19,6 +19,7 @@ from churnkit.ingest.columns import STATUS
 from churnkit.ingest.parsing import (
     card_expiry_from_parts,
     card_expiry_from_text,
+    on_distinct,
     parse_amount,
     parse_kind,
     parse_number,
@@ -33,6 +34,8 @@ class Row:
     schema: Mapping[str, pl.DataType]
     decimal: str
     status_map: Mapping[str, s.EventKind] = field(default_factory=dict)
+    # Columns that repeat a few values → the values the sample holds, parsed once.
+    low_card: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def has(self, column: str | None) -> bool:
         return column is not None and column in self.schema
@@ -41,8 +44,12 @@ class Row:
         """Stripped text; blank cells and absent columns are null."""
         if not self.has(column):
             return pl.lit(None, dtype=pl.String)
-        value = pl.col(column).cast(pl.String).str.strip_chars()  # type: ignore[arg-type]
-        return pl.when(value == "").then(None).otherwise(value)
+        assert column is not None
+        if column in self.low_card:
+            return on_distinct(
+                pl.col(column).cast(pl.String), _blank_is_null, pl.String(), self.low_card[column]
+            )
+        return _blank_is_null(pl.col(column).cast(pl.String))
 
     def amount(self, column: str | None) -> pl.Expr:
         """Money; a blank cell is 0.0, a malformed one null (rejected)."""
@@ -70,8 +77,19 @@ class Row:
         if not self.has(column):
             return pl.lit(blank.value)
         lookup = self.lookup(statuses)
-        raw = self.text(column)
-        return pl.when(raw.is_null()).then(pl.lit(blank.value)).otherwise(parse_kind(raw, lookup))
+
+        def kind_of(raw: pl.Expr) -> pl.Expr:
+            raw = _blank_is_null(raw)
+            return (
+                pl.when(raw.is_null()).then(pl.lit(blank.value)).otherwise(parse_kind(raw, lookup))
+            )
+
+        assert column is not None
+        if column in self.low_card:
+            return on_distinct(
+                pl.col(column).cast(pl.String), kind_of, pl.String(), self.low_card[column]
+            )
+        return kind_of(pl.col(column).cast(pl.String))
 
     def lookup(self, statuses: Mapping[str, s.EventKind] | None = None) -> dict[str, str]:
         """Normalised status → kind: defaults < a vendor's own words < the user's map."""
@@ -92,6 +110,13 @@ class Row:
             dtype = self.schema[column]
             if dtype.is_temporal():
                 value = card_expiry_from_parts(pl.col(column).dt.month(), pl.col(column).dt.year())
+            elif column in self.low_card:
+                value = on_distinct(
+                    pl.col(column).cast(pl.String),
+                    lambda e: card_expiry_from_text(_blank_is_null(e)),
+                    pl.Date(),
+                    self.low_card[column],
+                )
             else:
                 value = card_expiry_from_text(self.text(column))
             return value.cast(pl.Date), self.text(column)
@@ -100,6 +125,11 @@ class Row:
             raw = pl.concat_str(self.text(month), self.text(year), separator="/")
             return value.cast(pl.Date), raw
         return pl.lit(None, dtype=pl.Date), pl.lit(None, dtype=pl.String)
+
+
+def _blank_is_null(expr: pl.Expr) -> pl.Expr:
+    value = expr.str.strip_chars()
+    return pl.when(value == "").then(None).otherwise(value)
 
 
 @dataclass(frozen=True)
@@ -115,7 +145,7 @@ class Event:
     reason: pl.Expr | None = None
     event: pl.Expr | None = None
     transaction_id: pl.Expr | None = None
-    status: pl.Expr | None = None  # the raw status, to count statuses kept as `other`
+    status: str | None = None  # the status column, to count statuses kept as `other`
     known: frozenset[str] = frozenset()  # normalised statuses given a kind on purpose
 
     @property
@@ -180,7 +210,7 @@ def generic_recipe(
         reason=text(s.REASON),
         event=text(s.EVENT),
         transaction_id=text(s.TRANSACTION_ID),
-        status=row.text(status) if status else None,
+        status=status,
         known=frozenset(row.lookup()),
     )
     used = set(columns.values())

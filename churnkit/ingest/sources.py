@@ -86,6 +86,10 @@ class Source(Protocol):
         """About ``rows`` rows taken from the start and from across the whole file."""
         ...
 
+    def count(self) -> int:
+        """How many rows ``scan()`` yields, without parsing them."""
+        ...
+
     def overflow(self) -> tuple[pl.Expr, pl.Expr]:
         """(row has more fields than the header, those fields as text)."""
         ...
@@ -136,6 +140,9 @@ class ParquetSource:
 
     def overflow(self) -> tuple[pl.Expr, pl.Expr]:
         return pl.lit(False), pl.lit(None, dtype=pl.String)
+
+    def count(self) -> int:
+        return _count(self)
 
     def close(self) -> None:
         return None
@@ -218,6 +225,9 @@ class CsvSource:
                 lines += chunk.splitlines()[1:-1][:per_chunk]
         return lines
 
+    def count(self) -> int:
+        return _count(self)
+
     def overflow(self) -> tuple[pl.Expr, pl.Expr]:
         spare = [pl.col(f"{OVERFLOW}{i}") for i in range(OVERFLOW_COLUMNS)]
         flag = pl.any_horizontal(c.is_not_null() for c in spare)
@@ -227,6 +237,13 @@ class CsvSource:
     def close(self) -> None:
         if self.staged:
             self.text_path.unlink(missing_ok=True)
+
+
+def _count(source: ParquetSource | CsvSource) -> int:
+    try:
+        return int(source.scan().select(pl.len()).collect().item())
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataError(f"{source.id.path}: cannot read file ({first_line(exc)})") from None
 
 
 def open_source(

@@ -40,7 +40,7 @@ def _subscriptions(row: Row, c: Columns) -> Recipe:
         plan=plan,
         quantity=row.number(c["quantity"]),
         transaction_id=sub_id,
-        status=row.text(c["status"]),
+        status=c["status"],
         known=frozenset({"future", "in_trial", "active", "non_renewing", "paused", "cancelled"}),
     )
     cancel = Event(
@@ -110,7 +110,7 @@ def _invoices(row: Row, c: Columns) -> Recipe:
         amount=pl.when(paid).then(row.amount(c["amount_paid"])).otherwise(row.amount(c["amount"])),
         reason=pl.when(kind == K.PAYMENT_FAILED.value).then(row.text(c["status"])),
         transaction_id=row.text(c["transaction_id"]),
-        status=row.text(c["status"]),
+        status=c["status"],
         known=frozenset(row.lookup(INVOICE_STATUSES)),
     )
     return Recipe(

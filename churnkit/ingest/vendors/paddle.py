@@ -35,7 +35,7 @@ def _transactions(row: Row, c: Columns) -> Recipe:
         plan=row.text(c["plan"]),
         reason=row.text(c["origin"]),
         transaction_id=row.text(c["transaction_id"]),
-        status=row.text(c["status"]),
+        status=c["status"],
         known=frozenset(row.lookup(STATUSES)),
     )
     return Recipe(

@@ -57,7 +57,7 @@ def _orders(row: Row, c: Columns) -> Recipe:
         ts=c["ts"],
         amount=total,
         transaction_id=order_id,
-        status=row.text(c["status"]),
+        status=c["status"],
         known=frozenset(row.lookup(FINANCIAL_STATUSES)),
     )
     refund = Event(

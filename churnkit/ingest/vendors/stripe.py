@@ -59,7 +59,7 @@ def _payments(row: Row, c: Columns) -> Recipe:
         reason=pl.when(status == "failed").then(row.text(c["reason"])),
         transaction_id=row.text(c["transaction_id"]),
         plan=row.text(c["plan"]),
-        status=row.text(c["status"]),
+        status=c["status"],
         known=frozenset(row.lookup(PAYMENT_STATUSES)),
     )
     refund = Event(
@@ -126,7 +126,7 @@ def _invoices(row: Row, c: Columns) -> Recipe:
         ),
         transaction_id=row.text(c["transaction_id"]),
         plan=row.text(c["plan"]),
-        status=row.text(c["status"]),
+        status=c["status"],
         known=frozenset(row.lookup(INVOICE_STATUSES)),
     )
     return Recipe(
@@ -160,7 +160,7 @@ def _subscriptions(row: Row, c: Columns) -> Recipe:
         plan=plan,
         quantity=row.number(c["quantity"]),
         transaction_id=sub_id,
-        status=row.text(c["status"]),
+        status=c["status"],
         known=frozenset(
             {
                 "active",

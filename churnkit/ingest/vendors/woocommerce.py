@@ -50,7 +50,7 @@ def _orders(row: Row, c: Columns) -> Recipe:
         amount=total,
         plan=row.text(c["line_items"]).str.extract(r"name:([^|;]+)", 1),
         transaction_id=row.text(c["transaction_id"]),
-        status=row.text(c["status"]),
+        status=c["status"],
         known=frozenset(row.lookup(STATUSES)) | {f"wc_{k}" for k in STATUSES},
     )
     refund = Event(
