@@ -88,10 +88,11 @@ class Utf8Check:
     def feed(self, block: bytes, *, final: bool = False) -> None:
         if self.first_error is not None:
             return
+        pending = len(self._decoder.getstate()[0])  # bytes of a character cut by the block
         try:
             self._decoder.decode(block, final=final)
         except UnicodeDecodeError as exc:
-            self.first_error = self._offset + max(exc.start, 0)
+            self.first_error = self._offset - pending + max(exc.start, 0)
         self._offset += len(block)
 
     @property

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from warnings import warn
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -22,7 +23,7 @@ import polars as pl
 
 from churnkit.core import schema as s
 from churnkit.core.config import IngestSettings, Settings
-from churnkit.core.errors import DataError
+from churnkit.core.errors import ChurnkitWarning, DataError
 from churnkit.core.io import LINE, content_hash, escape_formula, expand_sources, first_line
 from churnkit.core.workspace import Workspace
 from churnkit.ingest import checks, commit, vendors
@@ -96,7 +97,7 @@ def ingest(
     for result in results:
         warnings += _file_warnings(result)
     for message in warnings:
-        log.warning(message)
+        warn(message, ChurnkitWarning, stacklevel=2)
     return IngestResult(
         tuple(results), relations_result, dataset, str(workspace.root), tuple(warnings)
     )

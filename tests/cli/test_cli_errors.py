@@ -54,35 +54,35 @@ CASES = {
         ExitCode.DATA,
         ["orders.csv", "customer_id", "--map"],
         files={"orders.csv": "order,ts,amount\no1,2025-03-14,10\n"},
-        per_file=True
+        per_file=True,
     ),
     "mapped-column-absent": Case(
         ["ingest", "tx.csv", "--map", "customer_id=client_ref"],
         ExitCode.DATA,
         ["tx.csv", "client_ref"],
         files={"tx.csv": GOOD_CSV},
-        per_file=True
+        per_file=True,
     ),
     "ambiguous-headers": Case(
         ["ingest", "users.csv"],
         ExitCode.DATA,
         ["users.csv", "'Customer'", "'User ID'", "--map"],
         files={"users.csv": "Customer,User ID,Date\na,1,2025-03-14\n"},
-        per_file=True
+        per_file=True,
     ),
     "ambiguous-dates": Case(
         ["ingest", "eu.csv"],
         ExitCode.DATA,
         ["eu.csv", "'ts'", "ingest.date_order"],
         files={"eu.csv": "customer_id,ts\nc1,01/02/2025\nc2,03/04/2025\n"},
-        per_file=True
+        per_file=True,
     ),
     "no-usable-rows": Case(
         ["ingest", "junk.csv"],
         ExitCode.DATA,
         ["junk.csv", "no usable rows"],
         files={"junk.csv": "customer_id,ts,amount\nc1,not a date,10\n,2025-03-14,1\n"},
-        per_file=True
+        per_file=True,
     ),
     # 4: config
     "unknown-key-in-config-file": Case(

@@ -8,7 +8,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 from churnkit.core import schema as s
 from churnkit.core.io import scan_events
