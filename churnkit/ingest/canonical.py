@@ -99,7 +99,7 @@ def parse(
     for i, event in enumerate(recipe.events):
         exprs += _event_exprs(i, event, dates, source)
     kept = tuple(dict.fromkeys([*recipe.attributes, *attributes]))
-    exprs += [row.text(a).alias(f"attr:{a}") for a in kept]
+    exprs += [row.stripped(a).alias(f"attr:{a}") for a in kept]
     wide = source.scan().with_columns(exprs)
     latest, future = latest_allowed(cfg, today)
     wide = wide.with_columns(

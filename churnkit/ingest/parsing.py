@@ -196,9 +196,9 @@ def parse_datetime(
             expr.cast(pl.Float64), unit="ms" if plan and plan.unix_unit == "ms" else "s"
         )
     assert plan is not None
-    if plan.primary is not None and len(plan.formats) + len(plan.offset_formats) == 1:
-        if not plan.unix_unit:  # one format fits the sample: no fallback to pay for
-            return _one_format(expr.str.strip_chars(), plan, timezone=timezone)
+    single = len(plan.formats) + len(plan.offset_formats) == 1 and not plan.unix_unit
+    if plan.primary is not None and single:  # one format fits the sample: no fallback
+        return _one_format(expr.str.strip_chars(), plan, timezone=timezone)
     if plan.primary is not None:
         full = _text_dates(pl.col("v"), plan, timezone=timezone)
         first = _one_format(pl.col("v").str.strip_chars(), plan, timezone=timezone)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
-from warnings import warn
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from warnings import warn
 
 import polars as pl
 

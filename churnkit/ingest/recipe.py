@@ -51,6 +51,17 @@ class Row:
             )
         return _blank_is_null(pl.col(column).cast(pl.String))
 
+    def stripped(self, column: str) -> pl.Expr:
+        """An attribute as written, without surrounding spaces (blank stays blank)."""
+        if column in self.low_card:
+            return on_distinct(
+                pl.col(column).cast(pl.String),
+                lambda e: e.str.strip_chars(),
+                pl.String(),
+                self.low_card[column],
+            )
+        return pl.col(column).cast(pl.String).str.strip_chars()
+
     def amount(self, column: str | None) -> pl.Expr:
         """Money; a blank cell is 0.0, a malformed one null (rejected)."""
         if not self.has(column):
