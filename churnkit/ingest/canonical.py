@@ -22,7 +22,7 @@ from churnkit.core.io import LINE
 from churnkit.ingest.dialect import REPLACEMENT
 from churnkit.ingest.parsing import DATETIME, DatePlan, parse_datetime, plan_dates
 from churnkit.ingest.recipe import Event, Recipe, Row
-from churnkit.ingest.sources import CsvSource, ParquetSource
+from churnkit.ingest.sources import Source
 
 REASON = "_reason"
 OVERFLOW_FLAG = "_overflow"
@@ -53,7 +53,7 @@ class Parsed:
 
 
 def parse(
-    source: CsvSource | ParquetSource,
+    source: Source,
     recipe: Recipe,
     row: Row,
     cfg: IngestSettings,
@@ -109,7 +109,7 @@ def parse(
 
 
 def _event_exprs(
-    i: int, event: Event, dates: Mapping[str, pl.Expr], source: CsvSource | ParquetSource
+    i: int, event: Event, dates: Mapping[str, pl.Expr], source: Source
 ) -> list[pl.Expr]:
     p = f"e{i}."
     columns = event.ts_columns
@@ -137,7 +137,7 @@ def _event_exprs(
 
 def _reason(
     recipe: Recipe,
-    source: CsvSource | ParquetSource,
+    source: Source,
     cfg: IngestSettings,
     *,
     latest: datetime,

@@ -89,6 +89,9 @@ class Utf8Check:
         if self.first_error is not None:
             return
         pending = len(self._decoder.getstate()[0])  # bytes of a character cut by the block
+        if not pending and block.isascii():  # the common case, checked without decoding
+            self._offset += len(block)
+            return
         try:
             self._decoder.decode(block, final=final)
         except UnicodeDecodeError as exc:

@@ -44,7 +44,7 @@ from churnkit.ingest.parsing import normalised_status
 from churnkit.ingest.recipe import Recipe, Row, generic_recipe
 from churnkit.ingest.relations import ingest_relations
 from churnkit.ingest.results import FileResult, FileStatus, IngestResult
-from churnkit.ingest.sources import CsvSource, ParquetSource, open_source
+from churnkit.ingest.sources import Source, open_source
 from churnkit.ingest.summary import summarise_dataset
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ class _Plan:
 
 
 def _plan(
-    source: CsvSource | ParquetSource,
+    source: Source,
     cfg: IngestSettings,
     explicit: Mapping[str, str],
     kind: s.EventKind,
@@ -234,7 +234,7 @@ def _plan(
 
 
 def _ingest_source(
-    source: CsvSource | ParquetSource,
+    source: Source,
     cfg: IngestSettings,
     workspace: Workspace,
     explicit: Mapping[str, str],
@@ -324,7 +324,7 @@ class _Counts:
 
 def _write(
     parsed: Parsed,
-    source: CsvSource | ParquetSource,
+    source: Source,
     workspace: Workspace,
     plan: _Plan,
     tmp_data: Path,

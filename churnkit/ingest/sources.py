@@ -239,7 +239,7 @@ class CsvSource:
             self.text_path.unlink(missing_ok=True)
 
 
-def _count(source: ParquetSource | CsvSource) -> int:
+def _count(source: Source) -> int:
     try:
         return int(source.scan().select(pl.len()).collect().item())
     except (pl.exceptions.PolarsError, OSError) as exc:
@@ -252,7 +252,7 @@ def open_source(
     staging: Path,
     encoding: str | None = None,
     delimiter: str | None = None,
-) -> ParquetSource | CsvSource:
+) -> Source:
     """Identify and open one source file; a ``DataError`` names the file when it cannot
     be read at all."""
     try:
