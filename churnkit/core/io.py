@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from churnkit.core.errors import DataError
-from churnkit.core.schema import DEDUP_KEY, RELATIONS_SCHEMA
+from churnkit.core.schema import BATCH, DEDUP_KEY, RELATIONS_SCHEMA
 from churnkit.core.workspace import Workspace, atomic_path, write_text_atomic
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -110,7 +110,12 @@ def scan_events(workspace: Workspace, data: Path | None = None) -> pl.LazyFrame:
         return pl.scan_parquet(data)
     files = workspace.require_events()
     check_parquet(files)
-    frames = [pl.scan_parquet(f) for f in files]
+    # Each file is one batch; its id (``_batch``) comes from the manifest.
+    ids = [b["id"] for b in workspace.read_manifest()["batches"] if b.get("data")]
+    frames = [
+        pl.scan_parquet(f).with_columns(pl.lit(i, dtype=pl.String).alias(BATCH))
+        for f, i in zip(files, ids, strict=True)
+    ]
     lf = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
     return lf.drop(DEDUP_KEY, LINE, "_status", strict=False)
 

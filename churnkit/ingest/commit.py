@@ -22,12 +22,20 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def may_be_ingested(manifest: dict[str, Any], size: int) -> bool:
+    """False only when no stored batch has this size (batches recorded before sizes
+    were: unknown, so True): then the content hash need not be awaited."""
+    return any(b.get("bytes", size) == size for b in manifest["batches"] if b.get("data"))
+
+
 def already_ingested(manifest: dict[str, Any], sha256: str) -> bool:
     """A file whose content was stored before (a renamed copy included) is skipped."""
     return any(b["sha256"] == sha256 and b.get("data") for b in manifest["batches"])
 
 
-def record(workspace: Workspace, result: FileResult, kind: s.EventKind) -> None:
+def record(
+    workspace: Workspace, result: FileResult, kind: s.EventKind, size: int | None = None
+) -> None:
     """Record an ingested or empty file as a batch; forget an earlier failure of it."""
     batch = result.sha256[:16]
     manifest = workspace.read_manifest()
@@ -42,6 +50,7 @@ def record(workspace: Workspace, result: FileResult, kind: s.EventKind) -> None:
             "id": batch,
             "source": result.path,
             "sha256": result.sha256,
+            "bytes": size,
             "status": result.status.value,
             "data": f"events/batch-{batch}.parquet" if stored else None,
             "rejects": f"rejects/batch-{batch}.csv" if result.rejects_path else None,

@@ -47,10 +47,10 @@ def _key_chunk(rows: pl.Series) -> pl.Series:
     return keys.alias(s.DEDUP_KEY)
 
 
-def new_events(events: pl.LazyFrame, workspace: Workspace, batch: str) -> pl.LazyFrame:
+def new_events(events: pl.LazyFrame, workspace: Workspace) -> pl.LazyFrame:
     """The events not seen before: first of their key in this batch, absent from the
     workspace's earlier batches."""
-    keyed = events.with_columns(pl.lit(batch).alias(s.BATCH), dedup_key().alias(s.DEDUP_KEY))
+    keyed = events.with_columns(dedup_key().alias(s.DEDUP_KEY))
     unique = keyed.unique(subset=[s.DEDUP_KEY], keep="first", maintain_order=True)
     existing = workspace.event_files()
     if not existing:

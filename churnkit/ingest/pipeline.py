@@ -24,7 +24,7 @@ import polars as pl
 from churnkit.core import schema as s
 from churnkit.core.config import IngestSettings, Settings
 from churnkit.core.errors import ChurnkitWarning, DataError
-from churnkit.core.io import LINE, content_hash, escape_formula, expand_sources, first_line
+from churnkit.core.io import LINE, escape_formula, expand_sources, first_line
 from churnkit.core.workspace import Workspace
 from churnkit.ingest import checks, commit, vendors
 from churnkit.ingest.canonical import (
@@ -44,7 +44,7 @@ from churnkit.ingest.parsing import normalised_status
 from churnkit.ingest.recipe import Recipe, Row, generic_recipe
 from churnkit.ingest.relations import ingest_relations
 from churnkit.ingest.results import FileResult, FileStatus, IngestResult
-from churnkit.ingest.sources import Source, open_source
+from churnkit.ingest.sources import Source, SourceId, open_source, source_id
 from churnkit.ingest.summary import summarise_dataset
 
 log = logging.getLogger(__name__)
@@ -129,26 +129,38 @@ def _ingest_file(
     today: date,
 ) -> FileResult:
     source = None
+    identity = None
     try:
+        identity = source_id(path)
+        if commit.may_be_ingested(workspace.read_manifest(), identity.size) and (
+            commit.already_ingested(workspace.read_manifest(), identity.sha256)
+        ):
+            log.info("%s: already ingested (same content), skipped", path)
+            return FileResult(str(path), identity.sha256, FileStatus.SKIPPED)
         source = open_source(
             path,
             staging=workspace.root / ".staging",
             encoding=cfg.encoding,
             delimiter=cfg.delimiter,
+            identity=identity,
         )
-        if commit.already_ingested(workspace.read_manifest(), source.id.sha256):
-            log.info("%s: already ingested (same content), skipped", path)
-            return FileResult(str(path), source.id.sha256, FileStatus.SKIPPED)
         result = _ingest_source(source, cfg, workspace, explicit, kind, today)
     except DataError as exc:
         result = FileResult(
             str(path),
-            source.id.sha256 if source else _hash_or_blank(path),
+            _sha_or_blank(identity),
             FileStatus.FAILED,
             encoding=source.encoding if source else None,
             delimiter=source.delimiter if source else None,
             error=exc.message if exc.message.startswith(str(path)) else f"{path}: {exc.message}",
             hint=exc.hint,
+        )
+    except OSError as exc:
+        result = FileResult(
+            str(path),
+            "",
+            FileStatus.FAILED,
+            error=f"{path}: cannot read file ({exc.strerror or first_line(exc)})",
         )
     finally:
         if source is not None:
@@ -156,14 +168,16 @@ def _ingest_file(
     if result.status is FileStatus.FAILED:
         commit.record_failure(workspace, result)
     else:
-        commit.record(workspace, result, kind)
+        commit.record(workspace, result, kind, identity.size if identity else None)
     return result
 
 
-def _hash_or_blank(path: Path) -> str:
+def _sha_or_blank(identity: SourceId | None) -> str:
+    if identity is None:
+        return ""
     try:
-        return content_hash(path)
-    except OSError:
+        return identity.sha256
+    except DataError:
         return ""
 
 
@@ -250,10 +264,8 @@ def _ingest_source(
     parsed = parse(
         source, recipe, plan.row, cfg, sample, today=today, attributes=plan.status_columns
     )
-    batch = source.id.batch
-    data_path = workspace.events_dir / f"batch-{batch}.parquet"
-    rejects_path = workspace.rejects_dir / f"batch-{batch}.csv"
-    tmp_data, tmp_rejects = _tmp(data_path), _tmp(rejects_path)
+    tmp_data = _tmp(workspace.events_dir / "batch.parquet")
+    tmp_rejects = _tmp(workspace.rejects_dir / "batch.csv")
     try:
         try:
             counts = _write(parsed, source, workspace, plan, tmp_data, tmp_rejects)
@@ -265,6 +277,9 @@ def _ingest_source(
             status = FileStatus.EMPTY
         elif counts.valid == 0:
             status = FileStatus.FAILED
+        batch = source.id.batch  # the content hash, ready by now
+        data_path = workspace.events_dir / f"batch-{batch}.parquet"
+        rejects_path = workspace.rejects_dir / f"batch-{batch}.csv"
         if counts.rejected:
             _publish(tmp_rejects, rejects_path)
         if status is FileStatus.INGESTED:
@@ -347,7 +362,7 @@ def _write(
     # Only row sinks share one read of the source; every count comes from their files.
     pl.collect_all(
         [
-            new_events(events, workspace, source.id.batch).sink_parquet(
+            new_events(events, workspace).sink_parquet(
                 tmp_data, compression="zstd", compression_level=1, lazy=True
             ),
             rejected.select(

@@ -19,6 +19,7 @@ import io
 import os
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -36,16 +37,32 @@ SPREAD_CHUNKS = 16
 CHUNK_BYTES = 1 << 16
 
 
+# Hashing runs beside the parse (hashlib releases the GIL): its answer is needed only
+# to skip a file seen before, which a file of a size never seen cannot be.
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnkit-sha256")
+
+
 @dataclass(frozen=True)
 class SourceId:
-    """A source's identity: where it is and what it holds (SHA-256 of its bytes)."""
+    """A source's identity: where it is, its size, and what it holds (SHA-256 of its
+    bytes, computed in the background)."""
 
     path: Path
-    sha256: str
+    size: int
+    digest: Future[str] = field(repr=False, compare=False)
+
+    @property
+    def sha256(self) -> str:
+        """Waits for the hash; a ``DataError`` when the file could not be read."""
+        return self.digest.result()
 
     @property
     def batch(self) -> str:
         return self.sha256[:16]
+
+
+def source_id(path: Path) -> SourceId:
+    return SourceId(path, path.stat().st_size, _HASHER.submit(_hash, path))
 
 
 class Source(Protocol):
@@ -252,19 +269,20 @@ def open_source(
     staging: Path,
     encoding: str | None = None,
     delimiter: str | None = None,
+    identity: SourceId | None = None,
 ) -> Source:
     """Identify and open one source file; a ``DataError`` names the file when it cannot
     be read at all."""
     try:
+        identity = identity or source_id(path)
         if is_parquet(path):
-            return _open_parquet(path)
-        return _open_text(path, staging=staging, encoding=encoding, delimiter=delimiter)
+            return _open_parquet(path, identity)
+        return _open_text(path, identity, staging=staging, encoding=encoding, delimiter=delimiter)
     except OSError as exc:
         raise DataError(f"{path}: cannot read file ({exc.strerror or first_line(exc)})") from None
 
 
-def _open_parquet(path: Path) -> ParquetSource:
-    sha = _hash(path)
+def _open_parquet(path: Path, identity: SourceId) -> ParquetSource:
     try:
         schema = pl.read_parquet_schema(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
@@ -272,19 +290,27 @@ def _open_parquet(path: Path) -> ParquetSource:
             f"{path}: not a readable Parquet file ({first_line(exc)})",
             hint="the file may be truncated or corrupt; export it again",
         ) from None
-    return ParquetSource(SourceId(path, sha), list(schema))
+    return ParquetSource(identity, list(schema))
 
 
-def _hash(path: Path, check: dialect.Utf8Check | None = None) -> str:
+def _hash(path: Path) -> str:
     digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(BLOCK):
+                digest.update(block)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read file ({exc.strerror or first_line(exc)})") from None
+    return digest.hexdigest()
+
+
+def _check_utf8(path: Path) -> dialect.Utf8Check:
+    check = dialect.Utf8Check()
     with open(path, "rb") as handle:
         while block := handle.read(BLOCK):
-            digest.update(block)
-            if check is not None:
-                check.feed(block)
-    if check is not None:
-        check.feed(b"", final=True)
-    return digest.hexdigest()
+            check.feed(block)
+    check.feed(b"", final=True)
+    return check
 
 
 def _head(path: Path, gzipped: bool) -> bytes:
@@ -302,12 +328,15 @@ def _head(path: Path, gzipped: bool) -> bytes:
 
 
 def _open_text(
-    path: Path, *, staging: Path, encoding: str | None, delimiter: str | None
+    path: Path,
+    identity: SourceId,
+    *,
+    staging: Path,
+    encoding: str | None,
+    delimiter: str | None,
 ) -> CsvSource:
     gzipped = path.name.lower().endswith(".gz")
-    check = None if gzipped else dialect.Utf8Check()
-    sha = _hash(path, check)
-    source_id = SourceId(path, sha)
+    check = None if gzipped else _check_utf8(path)
     head = _head(path, gzipped)
     enc = _choose_encoding(path, head, check, explicit=encoding)
     text = head[enc.bom :].decode(enc.codec, errors="replace")
@@ -324,8 +353,9 @@ def _open_text(
         )
     text_path, staged = path, False
     if not enc.is_utf8:
-        text_path, staged = _transcode(path, enc, staging / f"{source_id.batch}.utf8.csv", gzipped)
-    return CsvSource(source_id, text_path, headers, enc, chosen, gzipped, staged=staged)
+        target = staging / f"{os.getpid()}-{abs(hash(str(path)))}.utf8.csv"
+        text_path, staged = _transcode(path, enc, target, gzipped)
+    return CsvSource(identity, text_path, headers, enc, chosen, gzipped, staged=staged)
 
 
 def _suffix(path: Path) -> str:
