@@ -36,6 +36,12 @@ CASES = {
         ["--kind", "purchase"],
         files={"tx.csv": GOOD_CSV},
     ),
+    "unknown-source": Case(
+        ["ingest", "tx.csv", "--source", "quickbooks"],
+        ExitCode.USAGE,
+        ["--source", "shopify-orders"],
+        files={"tx.csv": GOOD_CSV},
+    ),
     # 3: data
     "missing-source": Case(["ingest", "missing.csv"], ExitCode.DATA, ["missing.csv"]),
     "unsupported-source": Case(
@@ -128,6 +134,12 @@ CASES = {
         ["ingest", "tx.csv", "--map", "custmer_id=customer_id"],
         ExitCode.CONFIG,
         ["ingest.mapping.custmer_id"],
+        files={"tx.csv": GOOD_CSV},
+    ),
+    "unknown-encoding": Case(
+        ["ingest", "tx.csv", "--encoding", "klingon"],
+        ExitCode.CONFIG,
+        ["ingest.encoding", "klingon"],
         files={"tx.csv": GOOD_CSV},
     ),
     "unknown-time-zone": Case(
