@@ -10,7 +10,7 @@ ARGS ?=
 CK := $(BIN)/churnkit --workspace $(DEMO_WS) --config configs/sample.yaml --no-progress
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test pytest lint format bench clean
+.PHONY: help install demo test pytest lint format bench fixtures clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ format: install ## apply ruff fixes and formatting
 bench: install ## benchmarks on generated data (ROWS=1000000); prints ratios
 	$(BIN)/python bench/bench_ingest.py --rows $(ROWS)
 	$(BIN)/python bench/bench_features.py --customers $(CUSTOMERS)
+
+fixtures: install ## rewrite the export corpus in tests/fixtures/exports (seeded)
+	$(BIN)/python tests/fixtures/exports/make_corpus.py
 
 clean: ## remove the venv, caches and demo workspaces
 	rm -rf $(VENV) $(DEMO_WS) .churnkit .pytest_cache .ruff_cache .mypy_cache .hypothesis

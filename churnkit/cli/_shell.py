@@ -21,7 +21,6 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     ProgressColumn,
@@ -37,6 +36,7 @@ from churnkit.core.config import DEFAULT_CONFIG, Settings, load_settings
 from churnkit.core.errors import ChurnkitError, ChurnkitWarning, ExitCode
 from churnkit.core.progress import Progress
 from churnkit.core.workspace import Workspace
+from churnkit.render.terminal import markup_safe
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -156,7 +156,7 @@ def configure(state: AppState) -> None:
 
     def show(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
         if not state.quiet or not issubclass(category, ChurnkitWarning):
-            state.err.print(f"[yellow]warning:[/] {escape(str(message))}")
+            state.err.print(f"[yellow]warning:[/] {markup_safe(message)}", soft_wrap=True)
 
     warnings.showwarning = show  # type: ignore[assignment]
     warnings.simplefilter("always", ChurnkitWarning)
@@ -168,37 +168,71 @@ class _ConsoleHandler(logging.Handler):
         self.console = console
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.console.print(f"[dim]{escape(record.getMessage())}[/]")
+        self.console.print(f"[dim]{markup_safe(record.getMessage())}[/]", soft_wrap=True)
 
 
 def guarded(fn: Callable[P, R]) -> Callable[P, R]:
-    """The error boundary every command runs inside."""
+    """The error boundary every command runs inside.
+
+    An error is one line on stderr (and a hint); with ``--json`` (or ``--format json``)
+    stdout also gets one JSON object with ``error`` and ``exit_code``, so a cron job or a
+    CI step always has a verdict to parse.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        as_json = wants_json(kwargs)
         try:
             return fn(*args, **kwargs)
         except ChurnkitError as exc:
-            STATE.err.print(f"[red]error:[/] {escape(exc.message)}", soft_wrap=True)
-            if exc.hint:
-                STATE.err.print(f"hint: {escape(exc.hint)}", soft_wrap=True)
+            report_error(exc.message, exc.hint)
+            _json_error(as_json, exc.message, exc.exit_code, hint=exc.hint)
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             STATE.err.print("interrupted")
+            _json_error(as_json, "interrupted", ExitCode.INTERRUPTED)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-        except (typer.Exit, typer.Abort, typer.BadParameter, SystemExit, GeneratorExit):
+        except typer.BadParameter as exc:
+            _json_error(as_json, exc.format_message(), ExitCode.USAGE)
+            raise
+        except (typer.Exit, typer.Abort, SystemExit, GeneratorExit):
             raise
         except BaseException as exc:  # Rust panics from Polars are BaseExceptions too
             if STATE.verbose:
                 raise
+            message = f"internal error: {type(exc).__name__}: {exc}"
             STATE.err.print(
-                f"internal error: {type(exc).__name__}: {escape(str(exc))} "
-                "(rerun with --verbose for a traceback)",
-                soft_wrap=True,
+                f"{markup_safe(message)} (rerun with --verbose for a traceback)", soft_wrap=True
             )
+            _json_error(as_json, message, ExitCode.INTERNAL)
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
     return wrapper
+
+
+def report_error(message: str, hint: str | None = None) -> None:
+    """One error line (and its hint) on stderr, safe for the terminal."""
+    STATE.err.print(f"[red]error:[/] {markup_safe(message)}", soft_wrap=True)
+    if hint:
+        STATE.err.print(f"hint: {markup_safe(hint)}", soft_wrap=True)
+
+
+def wants_json(kwargs: dict[str, Any]) -> bool:
+    """True when the command was asked for JSON (``--json`` or ``--format json``)."""
+    if kwargs.get("json_out") is True:
+        return True
+    return any(
+        str(getattr(kwargs.get(k), "value", kwargs.get(k))) == "json"
+        for k in ("fmt", "output_format", "format")
+    )
+
+
+def _json_error(as_json: bool, message: str, code: ExitCode, *, hint: str | None = None) -> None:
+    if as_json:
+        payload: dict[str, Any] = {"error": message, "exit_code": int(code)}
+        if hint:
+            payload["hint"] = hint
+        STATE.emit_json(payload)
 
 
 def parse_pairs(values: list[str] | None, *, flag: str) -> dict[str, str]:

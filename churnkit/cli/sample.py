@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from churnkit.cli import _shell, app
+from churnkit.core.errors import UsageError
 from churnkit.render.common import count, kv_table
 from churnkit.sample import make_sample
 
@@ -34,6 +35,9 @@ def sample_command(
             min=0.0, max=0.5, help="Share of messy lines (bad dates, currency strings, ...)."
         ),
     ] = 0.015,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a directory that already holds files.")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Generate a realistic sample export of a subscription business that also sells
@@ -44,9 +48,16 @@ def sample_command(
 
         churnkit sample --customers 5000 --out data/
 
+        churnkit sample --out sample_data --force
+
         churnkit ingest data/transactions.csv --relations data/relations.csv
     """
     state = _shell.STATE
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UsageError(
+            f"{out} is not empty; the sample would overwrite its files",
+            hint="pass --out with a new directory, or --force to overwrite",
+        )
     last_day = end.date() if end is not None else date(2026, 10, 31)
     with state.step(f"simulating {customers:,} customers"):
         result = make_sample(

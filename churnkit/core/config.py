@@ -7,6 +7,7 @@ with comments (a test keeps the two in step).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 from collections.abc import Mapping
@@ -40,14 +41,17 @@ class Section(BaseModel):
 
 class IngestSettings(Section):
     mapping: dict[str, str] = Field(default_factory=dict)
+    source: str = "auto"
+    encoding: str | None = None
+    delimiter: str | None = None
     date_order: Literal["auto", "dmy", "mdy"] = "auto"
     date_formats: list[str] = Field(default_factory=list)
     timezone: str = "UTC"
-    decimal: Literal[".", ","] = "."
+    decimal: Literal["auto", ".", ","] = "auto"
     status_map: dict[str, EventKind] = Field(default_factory=dict)
     sample_rows: int = Field(10_000, ge=100)
     earliest_date: date = date(1970, 1, 1)
-    latest_date: date = date(2100, 1, 1)
+    latest_date: date | None = None
     max_abs_amount: float = Field(1e9, gt=0)
 
     @field_validator("timezone")
@@ -57,6 +61,28 @@ class IngestSettings(Section):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("an IANA time zone name such as UTC or Europe/Berlin") from None
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError("a Python codec name such as utf-8, cp1252 or utf-16") from None
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+        value = named.get(value.lower(), value)
+        if len(value) != 1 or value in '"\r\n':
+            raise ValueError("one character, or tab, comma, semicolon or pipe")
         return value
 
 

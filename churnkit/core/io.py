@@ -8,6 +8,7 @@ cells a spreadsheet would run as formulas are escaped.
 from __future__ import annotations
 
 import glob
+import gzip
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -17,43 +18,48 @@ from typing import Any
 import polars as pl
 
 from churnkit.core.errors import DataError
-from churnkit.core.schema import DEDUP_KEY, RELATIONS_SCHEMA
+from churnkit.core.schema import BATCH, DEDUP_KEY, RELATIONS_SCHEMA
 from churnkit.core.workspace import Workspace, atomic_path, write_text_atomic
 
-SOURCE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+SOURCE_SUFFIXES = (*TEXT_SUFFIXES, *(f"{s}.gz" for s in TEXT_SUFFIXES), ".parquet", ".pq")
+SUPPORTED_HINT = "use .csv, .tsv, .txt (optionally .gz) or .parquet"
 LINE = "_line"
 OVERFLOW = "_overflow_"
-OVERFLOW_COLUMNS = 8
+OVERFLOW_COLUMNS = 1
 # Leading characters that make a spreadsheet evaluate a cell (OWASP's CSV injection list).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def expand_sources(sources: Iterable[str | Path]) -> list[Path]:
-    """Files, directories (their supported files, sorted) and globs → file list."""
+    """Files, directories (their supported files, sorted) and globs → file list.
+
+    A ``.txt`` file found in a directory is taken only when its first line looks like
+    a delimited header (a README beside the exports is not data); named explicitly or
+    by a glob it is always taken.
+    """
     files: list[Path] = []
     for source in sources:
         text = str(source)
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if _supported(p))
+            found = sorted(p for p in path.iterdir() if _supported(p) and _tabular(p))
             if not found:
                 raise DataError(
-                    f"{path}: directory holds no CSV or Parquet files",
-                    hint="point at files ending in .csv, .csv.gz or .parquet",
+                    f"{path}: directory holds no CSV, TSV or Parquet files",
+                    hint=SUPPORTED_HINT,
                 )
             files += found
         elif path.is_file():
             if not _supported(path):
-                raise DataError(
-                    f"{path}: unsupported file type", hint="use .csv, .csv.gz or .parquet"
-                )
+                raise DataError(f"{path}: unsupported file type", hint=SUPPORTED_HINT)
             files.append(path)
         elif any(ch in text for ch in "*?["):
             matched = sorted(
                 Path(p) for p in glob.glob(text, recursive=True) if _supported(Path(p))
             )
             if not matched:
-                raise DataError(f"{text}: the pattern matches no CSV or Parquet file")
+                raise DataError(f"{text}: the pattern matches no CSV, TSV or Parquet file")
             files += matched
         else:
             raise DataError(f"{text}: no such file or directory", hint="check the path")
@@ -64,66 +70,22 @@ def _supported(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(SOURCE_SUFFIXES)
 
 
+def _tabular(path: Path) -> bool:
+    if not path.name.lower().endswith((".txt", ".txt.gz")):
+        return True
+    try:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            first = handle.readline(1 << 16)
+    except (OSError, EOFError):
+        return True  # let ingest say why it cannot be read
+    if first[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True  # UTF-16 "Unicode text" from Excel
+    return any(first.count(d) >= 1 for d in (b",", b";", b"\t", b"|"))
+
+
 def is_parquet(path: Path) -> bool:
     return path.name.lower().endswith((".parquet", ".pq"))
-
-
-def scan_source(path: Path) -> pl.LazyFrame:
-    """A lazy view of one source with a 1-based ``_line`` (CSV: the file's line number,
-    counting the header as line 1; Parquet: the row number).
-
-    CSV is read as text with a few spare ``_overflow_*`` columns: a row with more
-    fields than the header (an unquoted comma in "$1,234.50") fills them and is
-    rejected, instead of having its values silently shifted or failing the file.
-    """
-    try:
-        if is_parquet(path):
-            return pl.scan_parquet(path).with_row_index(LINE, offset=1)
-        headers = pl.read_csv(path, n_rows=0, infer_schema=False, encoding="utf8-lossy").columns
-        schema = dict.fromkeys(headers, pl.String) | {
-            f"{OVERFLOW}{i}": pl.String for i in range(OVERFLOW_COLUMNS)
-        }
-        return pl.scan_csv(
-            path,
-            has_header=False,
-            skip_rows=1,
-            schema=schema,
-            missing_columns="insert",
-            truncate_ragged_lines=True,
-            encoding="utf8-lossy",
-        ).with_row_index(LINE, offset=2)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(f"{path}: cannot read file ({_first_line(exc)})") from None
-
-
-def source_headers(schema: pl.Schema) -> list[str]:
-    """The source's own columns (without the line number and overflow columns)."""
-    return [c for c in schema.names() if c != LINE and not c.startswith(OVERFLOW)]
-
-
-def overflowed(schema: pl.Schema) -> pl.Expr:
-    """True for rows with more fields than the header."""
-    spare = [c for c in schema.names() if c.startswith(OVERFLOW)]
-    if not spare:
-        return pl.lit(False)
-    return pl.any_horizontal(pl.col(c).is_not_null() for c in spare)
-
-
-def source_schema(path: Path, lf: pl.LazyFrame) -> pl.Schema:
-    try:
-        return lf.collect_schema()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(
-            f"{path}: cannot read file ({_first_line(exc)})",
-            hint="check that it is a CSV with a header row, or a Parquet file",
-        ) from None
-
-
-def collect_sample(path: Path, lf: pl.LazyFrame, rows: int) -> pl.DataFrame:
-    try:
-        return lf.head(rows).collect()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataError(f"{path}: cannot read file ({_first_line(exc)})") from None
 
 
 def content_hash(path: Path) -> str:
@@ -135,7 +97,8 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message: enough to name the problem."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
@@ -146,9 +109,29 @@ def scan_events(workspace: Workspace, data: Path | None = None) -> pl.LazyFrame:
             raise DataError(f"{data}: no such file", hint="pass an ingested Parquet file")
         return pl.scan_parquet(data)
     files = workspace.require_events()
-    frames = [pl.scan_parquet(f) for f in files]
+    check_parquet(files)
+    # Each file is one batch; its id (``_batch``) comes from the manifest.
+    ids = [b["id"] for b in workspace.read_manifest()["batches"] if b.get("data")]
+    frames = [
+        pl.scan_parquet(f).with_columns(pl.lit(i, dtype=pl.String).alias(BATCH))
+        for f, i in zip(files, ids, strict=True)
+    ]
     lf = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-    return lf.drop(DEDUP_KEY, strict=False)
+    return lf.drop(DEDUP_KEY, LINE, "_status", strict=False)
+
+
+def check_parquet(files: Sequence[Path]) -> None:
+    """Read each file's footer, so a truncated or corrupt file is a data error naming it
+    (exit 3) before a query fails somewhere deep inside."""
+    for path in files:
+        try:
+            pl.read_parquet_schema(path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise DataError(
+                f"{path}: not a readable Parquet file ({first_line(exc)})",
+                hint="the file is truncated or corrupt: restore it, or remove its batch "
+                "from manifest.json and ingest its source again",
+            ) from None
 
 
 def scan_relations(workspace: Workspace) -> pl.LazyFrame | None:
@@ -170,14 +153,6 @@ def escape_formulas(frame: pl.DataFrame) -> pl.DataFrame:
         for c, dtype in frame.schema.items()
         if dtype == pl.String
     )
-
-
-def overflow_text(schema: pl.Schema) -> pl.Expr:
-    """The fields beyond the header, joined, so a reject shows the whole raw row."""
-    spare = [pl.col(c) for c in schema.names() if c.startswith(OVERFLOW)]
-    if not spare:
-        return pl.lit(None, dtype=pl.String)
-    return pl.concat_str(spare, separator=",", ignore_nulls=True)
 
 
 def write_table(frame: pl.DataFrame, path: Path) -> None:

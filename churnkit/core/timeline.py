@@ -41,12 +41,17 @@ def naive_utc(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None)
 
 
-def resolve_as_of(events: pl.LazyFrame, as_of: date | datetime | None) -> datetime:
+def resolve_as_of(
+    events: pl.LazyFrame, as_of: date | datetime | None, *, today: date | None = None
+) -> datetime:
     """The analysis moment: an explicit datetime, the end of a given day, or the
     end of the last event's day when none is given.
 
-    Raises ``DataError`` when there are no events at all, or none at or before
-    ``as_of`` (every later step would be empty).
+    The default never lies past ``today`` (the UTC date unless given): a typo'd row
+    dated 2099 must not make every customer look lapsed. An explicit later ``as_of``
+    is the user's choice and is kept, with a warning. Raises ``DataError`` when there
+    are no events at all, or none at or before ``as_of`` (every later step would be
+    empty).
     """
     bounds = events.select(pl.col(TS).min().alias("first"), pl.col(TS).max().alias("last")).collect(
         engine="streaming"
@@ -56,12 +61,21 @@ def resolve_as_of(events: pl.LazyFrame, as_of: date | datetime | None) -> dateti
         raise DataError(
             "the event log holds no events", hint="ingest a source with `churnkit ingest` first"
         )
+    today = today or datetime.now(UTC).date()
     if as_of is None:
-        resolved = end_of_day(last.date())
+        resolved = end_of_day(min(last.date(), today))
+        if last.date() > today:
+            logger.warning(
+                "events run to %s, after today; the default as-of is today (%s)",
+                f"{last:%Y-%m-%d}",
+                today,
+            )
     elif isinstance(as_of, datetime):
         resolved = naive_utc(as_of)
     else:
         resolved = end_of_day(as_of)
+    if as_of is not None and resolved.date() > today:
+        logger.warning("as-of %s is after today (%s)", f"{resolved:%Y-%m-%d}", today)
     if resolved < first:
         raise DataError(
             f"no events at or before as-of {resolved:%Y-%m-%d}; the data starts {first:%Y-%m-%d}",

@@ -8,11 +8,14 @@ keeps two runs on the same workspace from interleaving.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from filelock import FileLock, Timeout
 
 from churnkit.core.errors import DataError, UsageError
 
+log = logging.getLogger(__name__)
 LOCK_TIMEOUT_SECONDS = 600.0
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -74,19 +78,55 @@ class Workspace:
             ) from None
         return self
 
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def holder_path(self) -> Path:
+        """Who holds the lock (pid, host, since): read by a run that has to wait."""
+        return self.root / ".lock.holder"
+
     @contextmanager
     def lock(self, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-        """Hold the workspace lock; a second run waits, then gives up with a clear error."""
+        """Hold the workspace lock; a second run says whom it waits for, waits, then
+        gives up with a clear error."""
         self.create()
-        lock = FileLock(str(self.root / ".lock"), timeout=timeout)
+        lock = FileLock(str(self.lock_path), timeout=timeout)
         try:
-            with lock:
-                yield
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                log.warning("waiting for the workspace lock held by %s", self.lock_holder())
+                lock.acquire(timeout=timeout)
         except Timeout:
             raise UsageError(
-                f"workspace {self.root} is locked by another churnkit run",
+                f"workspace {self.root} is locked by another churnkit run ({self.lock_holder()})",
                 hint="wait for it to finish, or use another --workspace",
             ) from None
+        try:
+            write_text_atomic(
+                self.holder_path,
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "host": socket.gethostname(),
+                        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                    }
+                ),
+            )
+            yield
+        finally:
+            self.holder_path.unlink(missing_ok=True)
+            lock.release()
+
+    def lock_holder(self) -> str:
+        """ "pid N on HOST since T", or a plain phrase when the holder left no note."""
+        try:
+            info = json.loads(self.holder_path.read_text(encoding="utf-8"))
+            return f"pid {info['pid']} on {info['host']} since {info['since']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another churnkit run"
 
     def read_manifest(self) -> dict[str, Any]:
         if not self.manifest_path.exists():

@@ -9,7 +9,7 @@ parsed becomes null, and ingest turns that null into a named reject reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -23,6 +23,9 @@ DATETIME = pl.Datetime("us")
 # column (evidence in the sample or `ingest.date_order`), never per value.
 # `%.f` also matches no fraction at all, so one format covers both forms.
 _ISO_FORMATS = (
+    # Exact forms first: chrono has a fast path for them (3x cheaper than ``%.f``).
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
     "%Y-%m-%d %H:%M:%S%.f",
     "%Y-%m-%dT%H:%M:%S%.f",
     "%Y-%m-%d %H:%M",
@@ -34,7 +37,16 @@ _ISO_FORMATS = (
 _ISO_OFFSET_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f%z",
     "%Y-%m-%d %H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M:%S %z",  # Shopify: "2024-01-15 10:12:31 -0500"
 )
+# Zone abbreviations some exports append ("2012-01-19 11:16:41 PST"), as UTC offsets.
+ZONE_ABBREVIATIONS = {
+    "UTC": "+0000", "GMT": "+0000", "Z": "+0000",
+    "EST": "-0500", "EDT": "-0400", "CST": "-0600", "CDT": "-0500",
+    "MST": "-0700", "MDT": "-0600", "PST": "-0800", "PDT": "-0700",
+    "CET": "+0100", "CEST": "+0200",
+}  # fmt: skip
+_ZONE_SUFFIX = re.compile(r"\s([A-Z]{3,4})$")
 _DAY_MONTH_TAILS = ("%Y %H:%M:%S", "%Y %H:%M", "%Y", "%y")
 _SEPARATORS = ("/", ".", "-")
 _AMBIGUOUS_DATE = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}\b")
@@ -53,6 +65,8 @@ class DatePlan:
     formats: tuple[str, ...]
     offset_formats: tuple[str, ...]
     unix_unit: str | None  # "s", "ms" or None
+    zones: tuple[str, ...] = ()  # zone abbreviations to read as offsets
+    primary: str | None = None  # the format most values use: tried alone first
 
 
 def plan_dates(
@@ -69,7 +83,17 @@ def plan_dates(
     in the sample (a first field above 12 proves day-first). Slash dates with no
     evidence either way are an error: guessing would silently swap days and months.
     """
-    values = [_zulu(v.strip()) for v in sample if v and v.strip()]
+    stripped = [v.strip() for v in sample if v and v.strip()]
+    zones = tuple(
+        sorted(
+            {
+                m.group(1)
+                for v in stripped
+                if (m := _ZONE_SUFFIX.search(v)) and m.group(1) in ZONE_ABBREVIATIONS
+            }
+        )
+    )
+    values = [_zulu(_zone(v)) for v in stripped]
     ambiguous = [m for v in values if (m := _AMBIGUOUS_DATE.match(v))]
     if ambiguous and order == "auto":
         day_first = any(int(m.group(1)) > 12 for m in ambiguous)
@@ -94,8 +118,29 @@ def plan_dates(
     if unix:
         unit = "ms" if max(len(v.split(".")[0]) for v in unix) >= 12 else "s"
     used = _formats_seen(values, formats) if values else formats[: len(extra_formats) + 1]
-    offsets = tuple(f for f in _ISO_OFFSET_FORMATS if _formats_seen(values, [f]))
-    return DatePlan(tuple(used or formats[:1]), offsets, unit)
+    offsets = _formats_seen(values, list(_ISO_OFFSET_FORMATS)) if values else []
+    primary = _most_common(values, [*used[:1], *offsets[:1]])
+    return DatePlan(tuple(used or formats[:1]), tuple(offsets), unit, zones, primary)
+
+
+def _most_common(values: Sequence[str], candidates: Sequence[str]) -> str | None:
+    if not values or not candidates:
+        return None
+    frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
+    counts = frame.select(
+        [
+            _strptime(pl.col("v"), f).is_not_null().sum().alias(str(i))
+            for i, f in enumerate(candidates)
+        ]
+    ).row(0)
+    return candidates[max(range(len(candidates)), key=lambda i: counts[i])]
+
+
+def _zone(value: str) -> str:
+    m = _ZONE_SUFFIX.search(value)
+    if m and m.group(1) in ZONE_ABBREVIATIONS:
+        return value[: m.start(1)] + ZONE_ABBREVIATIONS[m.group(1)]
+    return value
 
 
 def _zulu(value: str) -> str:
@@ -115,13 +160,22 @@ def _strptime(
 
 
 def _formats_seen(values: Sequence[str], formats: Sequence[str]) -> list[str]:
-    """The formats that parse at least one sample value, most frequent first."""
+    """The formats needed to parse the sample, most frequent first: a format that
+    parses no value the ones before it missed is left out (each costs a pass)."""
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
-    counts = frame.select(
-        [_strptime(pl.col("v"), f).is_not_null().sum().alias(f) for f in formats]
-    ).row(0)
-    ranked = sorted((c, i, f) for i, (f, c) in enumerate(zip(formats, counts, strict=True)) if c)
-    return [f for _, _, f in sorted(ranked, key=lambda t: (-t[0], t[1]))]
+    parsed = frame.select(
+        [_strptime(pl.col("v"), f).is_not_null().alias(str(i)) for i, f in enumerate(formats)]
+    )
+    counts = [int(parsed[str(i)].sum()) for i in range(len(formats))]
+    ranked = sorted((i for i, c in enumerate(counts) if c), key=lambda i: (-counts[i], i))
+    covered = pl.Series([False] * frame.height)
+    kept = []
+    for i in ranked:
+        new = parsed[str(i)] & ~covered
+        if new.any():
+            kept.append(formats[i])
+            covered = covered | parsed[str(i)]
+    return kept
 
 
 def parse_datetime(
@@ -142,7 +196,51 @@ def parse_datetime(
             expr.cast(pl.Float64), unit="ms" if plan and plan.unix_unit == "ms" else "s"
         )
     assert plan is not None
+    single = len(plan.formats) + len(plan.offset_formats) == 1 and not plan.unix_unit
+    if plan.primary is not None and single:  # one format fits the sample: no fallback
+        return _one_format(expr.str.strip_chars(), plan, timezone=timezone)
+    if plan.primary is not None:
+        full = _text_dates(pl.col("v"), plan, timezone=timezone)
+        first = _one_format(pl.col("v").str.strip_chars(), plan, timezone=timezone)
+        return expr.map_batches(
+            lambda s: _first_then_rest(s, first, full),
+            return_dtype=DATETIME,
+            is_elementwise=True,
+        )
+    return _text_dates(expr, plan, timezone=timezone)
+
+
+def _first_then_rest(series: pl.Series, first: pl.Expr, full: pl.Expr) -> pl.Series:
+    """Parse a chunk with its column's main format; only the values that format misses
+    (a few messy rows) pay for the other formats."""
+    frame = series.to_frame("v")
+    out = frame.select(first).to_series()
+    todo = out.is_null() & series.is_not_null()
+    if todo.any():
+        rows = todo.arg_true()
+        rest = frame[rows].select(full).to_series()
+        out = out.scatter(rows, rest)
+    return out.alias(series.name)
+
+
+def _one_format(text: pl.Expr, plan: DatePlan, *, timezone: str) -> pl.Expr:
+    fmt = plan.primary
+    assert fmt is not None
+    if fmt in _ISO_OFFSET_FORMATS:
+        for zone in plan.zones:
+            text = text.str.replace(rf"\s{zone}$", " " + ZONE_ABBREVIATIONS[zone])
+        text = text.str.replace(r"[Zz]$", "+00:00")
+        return text.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False).dt.replace_time_zone(
+            None
+        )
+    guard = any("%y" in f for f in plan.formats)
+    return _local_to_utc(_strptime(text, fmt, guard=guard), timezone)
+
+
+def _text_dates(expr: pl.Expr, plan: DatePlan, *, timezone: str) -> pl.Expr:
     text = expr.str.strip_chars()
+    for zone in plan.zones:
+        text = text.str.replace(rf"\s{zone}$", " " + ZONE_ABBREVIATIONS[zone])
     guard = any("%y" in f for f in plan.formats)
     naive = [_strptime(text, f, guard=guard) for f in plan.formats]
     if plan.offset_formats:
@@ -192,10 +290,29 @@ def parse_amount(expr: pl.Expr, dtype: pl.DataType, *, decimal: str) -> pl.Expr:
 
     Blank cells are 0.0 (DESIGN: amount defaults to 0); anything else that is not a
     well-formed number is null, so "12..5" or "1.234,50" under decimal "." are rejected
-    instead of being read as a different number.
+    instead of being read as a different number. Plain numbers take a fast path; only
+    the rest pays for the full pattern.
     """
     if dtype.is_numeric():
         return expr.cast(pl.Float64)
+    if decimal != ".":
+        return _amount_text(expr, decimal)
+    full = _amount_text(pl.col("v"), decimal)
+    return expr.map_batches(
+        lambda s: _plain_then_rest(s, full), return_dtype=pl.Float64, is_elementwise=True
+    )
+
+
+def _plain_then_rest(series: pl.Series, full: pl.Expr) -> pl.Series:
+    out = series.cast(pl.Float64, strict=False)
+    todo = ~out.is_finite().fill_null(False)
+    if todo.any():
+        rows = todo.arg_true()
+        out = out.scatter(rows, series.to_frame("v")[rows].select(full).to_series())
+    return out.alias(series.name)
+
+
+def _amount_text(expr: pl.Expr, decimal: str) -> pl.Expr:
     text = expr.str.strip_chars()
     negative = text.str.starts_with("(") | text.str.contains("-", literal=True)
     if decimal == ".":
@@ -211,6 +328,32 @@ def parse_amount(expr: pl.Expr, dtype: pl.DataType, *, decimal: str) -> pl.Expr:
         .then(signed)
         .otherwise(None)
     )
+
+
+def on_distinct(
+    expr: pl.Expr,
+    parse: Callable[[pl.Expr], pl.Expr],
+    dtype: pl.DataType,
+    seen: Sequence[str],
+) -> pl.Expr:
+    """``parse`` for a column that repeats a handful of values (status, plan, reason,
+    card expiry): the values ``seen`` in the sample are parsed once and looked up;
+    only values the sample missed are parsed, per chunk."""
+    old = pl.Series("v", list(seen), dtype=pl.String)
+    new = old.to_frame().select(parse(pl.col("v")).alias("v")).to_series()
+    positions = pl.Series("p", range(len(old)), dtype=pl.UInt32)
+
+    def apply(series: pl.Series) -> pl.Series:
+        at = series.replace_strict(old, positions, default=None, return_dtype=pl.UInt32)
+        out = new.gather(at)
+        todo = at.is_null() & series.is_not_null()
+        if todo.any():
+            rows = todo.arg_true()
+            rest = series.gather(rows).to_frame("v").select(parse(pl.col("v"))).to_series()
+            out = out.scatter(rows, rest)
+        return out.alias(series.name)
+
+    return expr.map_batches(apply, return_dtype=dtype, is_elementwise=True)
 
 
 def parse_number(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:

@@ -1,8 +1,11 @@
-"""Tables and facts for the terminal, as rich renderables.
+"""Tables, facts and text for the terminal, as rich renderables.
 
-Every cell is a ``rich.text.Text`` (never console markup, so ``[bold]`` in the data is
-shown as typed) with terminal control characters removed: a customer id holding an
-escape sequence cannot move the cursor, clear the screen or recolour the output.
+Data never reaches the terminal raw: every cell is a ``rich.text.Text`` (never console
+markup, so ``[bold]`` in the data is shown as typed), and control characters, ANSI
+escape sequences and bidirectional overrides (from a cell, a header or a binary file)
+are shown as visible escapes (``\x1b``), so a customer id cannot move the cursor,
+clear the screen or recolour the output. Line breaks and tabs in a cell become spaces.
+Stored data and JSON/CSV outputs keep the text as it is.
 """
 
 from __future__ import annotations
@@ -18,14 +21,30 @@ from rich.text import Text
 
 from churnkit.render.formats import Facts, Table
 
-# C0 controls, DEL and C1 controls; whitespace controls become a space.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SPACE_CONTROL = frozenset("\t\n\r\x0b\x0c")
+# C0 and C1 controls, DEL, and the bidirectional embeddings, overrides and isolates.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SPACE = re.compile("[\t\n\r\x0b\x0c]")
+
+
+def printable(text: object) -> str:
+    """``text`` with every unsafe character written as ``\\xNN`` / ``\\uNNNN``."""
+    return _UNSAFE.sub(_visible, str(text))
+
+
+def markup_safe(text: object) -> str:
+    """Printable and with rich markup escaped: for strings rich will interpret."""
+    return escape(printable(text))
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def clean(value: str) -> str:
-    """Text without terminal control characters (line breaks and tabs become spaces)."""
-    return _CONTROL.sub(lambda m: " " if m.group() in _SPACE_CONTROL else "", value)
+    """A table cell for the terminal: line breaks and tabs as spaces, other unsafe
+    characters as visible escapes."""
+    return printable(_SPACE.sub(" ", value))
 
 
 def text(value: str) -> Text:

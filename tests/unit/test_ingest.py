@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import re
 from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 from churnkit.core import schema as s
-from churnkit.core.errors import DataError, MissingColumnError
 from churnkit.core.io import scan_events
 from churnkit.ingest.pipeline import ingest
 
@@ -167,17 +166,26 @@ def test_source_time_zone_converts_to_utc(write_csv, make_settings, workspace):
     ]
 
 
-def test_file_with_no_usable_rows_is_a_data_error_naming_it(write_csv, settings, workspace):
+def test_file_with_no_usable_rows_fails_naming_it_and_keeps_its_rejects(
+    write_csv, settings, workspace
+):
     path = write_csv("bad.csv", "customer_id,ts\n,2025-01-01\nx,nonsense\n")
-    with pytest.raises(DataError, match=r"bad\.csv: no usable rows"):
-        ingest([path], settings=settings, workspace=workspace)
+    result = ingest([path], settings=settings, workspace=workspace)
+    (failed,) = result.failed
+    assert failed.error is not None and re.match(r".*bad\.csv: no usable rows", failed.error)
+    assert (failed.rows_read, failed.rejected) == (2, 2)
+    assert Path(failed.rejects_path or "").exists()
+    assert result.exit_code == 3
     assert workspace.event_files() == []
+    assert workspace.read_manifest()["failed"][0]["source"] == str(path)
 
 
 def test_missing_required_column_names_the_file(write_csv, settings, workspace):
     path = write_csv("nocust.csv", "when,amount\n2025-01-01,3\n")
-    with pytest.raises(MissingColumnError, match=r"nocust\.csv: no column for customer_id"):
-        ingest([path], settings=settings, workspace=workspace)
+    (failed,) = ingest([path], settings=settings, workspace=workspace).failed
+    assert failed.error is not None
+    assert re.search(r"nocust\.csv: no column for customer_id", failed.error)
+    assert failed.hint is not None and "--map" in failed.hint
 
 
 def test_relations_are_stored_and_deduplicated(write_csv, settings, workspace):

@@ -21,6 +21,9 @@ def exports(tmp_path: Path) -> Path:
     folder.mkdir()
     for name in ("2025-02.csv", "2025-01.csv", "2025-03.csv.gz", "archive.parquet", "README.txt"):
         (folder / name).write_text("x")
+    (folder / "notes.docx").write_text("x")
+    (folder / "2025-04.tsv").write_text("customer_id\tts\n")
+    (folder / "2025-05.txt").write_text("customer_id;ts;amount\n")
     (folder / "old").mkdir()
     (folder / "old" / "2024-12.csv").write_text("x")
     return folder
@@ -38,6 +41,8 @@ def test_a_directory_gives_its_supported_files_sorted(exports):
         exports / "2025-01.csv",
         exports / "2025-02.csv",
         exports / "2025-03.csv.gz",
+        exports / "2025-04.tsv",
+        exports / "2025-05.txt",  # a table; README.txt beside it is not
         exports / "archive.parquet",
     ]
 
@@ -47,6 +52,8 @@ def test_a_glob_gives_matching_supported_files_sorted(exports):
         exports / "2025-01.csv",
         exports / "2025-02.csv",
         exports / "2025-03.csv.gz",
+        exports / "2025-04.tsv",
+        exports / "2025-05.txt",
     ]
     assert expand_sources([str(exports / "**" / "*.csv")]) == [
         exports / "2025-01.csv",
@@ -74,16 +81,20 @@ def test_missing_path_is_a_data_error_naming_it(tmp_path):
     assert str(missing) in info.value.message
 
 
+def test_a_text_file_named_explicitly_is_taken(exports):
+    assert expand_sources([exports / "README.txt"]) == [exports / "README.txt"]
+
+
 def test_unsupported_file_is_a_data_error(exports):
     with pytest.raises(DataError) as info:
-        expand_sources([exports / "README.txt"])
-    assert "README.txt" in info.value.message
+        expand_sources([exports / "notes.docx"])
+    assert "notes.docx" in info.value.message
     assert ".csv" in info.value.hint
 
 
 def test_glob_matching_nothing_supported_is_a_data_error(exports):
-    with pytest.raises(DataError, match=r"\*\.txt"):
-        expand_sources([str(exports / "*.txt")])
+    with pytest.raises(DataError, match=r"\*\.docx"):
+        expand_sources([str(exports / "*.docx")])
 
 
 def test_directory_without_supported_files_is_a_data_error(tmp_path):

@@ -38,6 +38,18 @@ def test_as_of_defaults_to_the_end_of_the_last_event_day() -> None:
     assert resolve_as_of(log, None) == datetime(2024, 3, 9, 23, 59, 59, 999_999)
 
 
+def test_default_as_of_never_lies_past_today() -> None:
+    log = _log(datetime(2025, 3, 1, 8), datetime(2099, 12, 31, 9))  # a typo'd year
+    assert resolve_as_of(log, None, today=date(2025, 3, 10)) == end_of_day(date(2025, 3, 10))
+    assert resolve_as_of(log, None, today=date(2100, 1, 5)) == end_of_day(date(2099, 12, 31))
+
+
+def test_an_explicit_as_of_after_today_is_kept() -> None:
+    log = _log(datetime(2025, 3, 1, 8))
+    later = resolve_as_of(log, date(2025, 6, 1), today=date(2025, 3, 10))
+    assert later == end_of_day(date(2025, 6, 1))
+
+
 def test_a_bare_date_means_the_whole_day_and_a_datetime_is_kept() -> None:
     log = _log(datetime(2024, 1, 3, 8))
     assert resolve_as_of(log, date(2024, 2, 1)) == end_of_day(date(2024, 2, 1))
