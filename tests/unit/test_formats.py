@@ -178,17 +178,18 @@ def test_csv_text_cells_in_a_number_column_are_written_as_shown():
 # --- terminal ---------------------------------------------------------------------------
 
 
-def test_terminal_cells_lose_control_characters_and_are_not_markup():
+def test_terminal_cells_show_control_characters_visibly_and_are_not_markup():
     t = table((ESCAPES + " [bold]x[/bold]", 1, 2.0, 0.5))
     text = terminal(rich_table(t))
     assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
-    assert "[2J[31mred [bold]x[/bold]" in text
+    assert "\\x1b[2J\\x1b[31mred" in text.replace("\n", "")
+    assert "[bold]x[/bold]" in text
 
 
 def test_terminal_facts_are_cleaned_too():
     for boxed in (False, True):
         text = terminal(rich_facts(Facts("About [x]", (("key", ESCAPES),)), boxed=boxed))
-        assert "\x1b" not in text and "About [x]" in text and "[2J[31mred" in text
+        assert "\x1b" not in text and "About [x]" in text and "[2J\\x1b[31mred" in text
 
 
 def test_terminal_empty_table_shows_the_empty_sentence():
