@@ -64,9 +64,8 @@ def monthly_events(
     customers = pl.DataFrame(
         {
             "customer_id": [f"cus_{i:06d}" for i in range(n)],
-            "signup": signup.astype("datetime64[us]") + (seconds * 1_000_000).astype(
-                "timedelta64[us]"
-            ),
+            "signup": signup.astype("datetime64[us]")
+            + (seconds * 1_000_000).astype("timedelta64[us]"),
             "plan": [PLANS[p] for p in plan],
             "price": PRICES[plan],
             "months": np.minimum(stay, lost),
@@ -127,7 +126,8 @@ def _events(
     events = pl.concat([r.select("customer_id", "ts", "kind", "amount", "plan") for r in rows])
     if price_rise is not None:
         plan, factor, since = price_rise
-        rise = (pl.col("plan") == plan) & (pl.col("ts") >= datetime.combine(since, datetime.min.time()))
+        start = datetime.combine(since, datetime.min.time())
+        rise = (pl.col("plan") == plan) & (pl.col("ts") >= start)
         events = events.with_columns(
             pl.when(rise).then(pl.col("amount") * factor).otherwise("amount").alias("amount")
         )
