@@ -175,22 +175,6 @@ def binning_of(profile: Mapping[str, Any]) -> str:
     return str(profile.get("binning", "raw"))
 
 
-def weighted_psi(drift: pl.DataFrame, importance: Mapping[str, float]) -> float:
-    """``sum_f share_f * PSI_f``: the drift of the features weighted by how much the model
-    relies on them (``importance``: each feature's share of split gain; shares are
-    renormalised over the features with a PSI). Uniform weights when no feature has an
-    importance; nan when no feature has a PSI."""
-    known = drift.drop_nulls("psi").filter(pl.col("psi").is_not_nan())
-    if known.height == 0:
-        return NAN
-    names = known.get_column("feature").to_list()
-    weights = np.asarray([max(float(importance.get(n, 0.0)), 0.0) for n in names])
-    if weights.sum() <= 0:
-        weights = np.ones(len(names))
-    values = known.get_column("psi").to_numpy()
-    return float(np.sum(weights * values) / weights.sum())
-
-
 def is_categorical_dtype(dtype: pl.DataType) -> bool:
     """Text-like columns are categorical features whatever the caller declared."""
     return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)

@@ -27,7 +27,6 @@ from churnkit.model.drift import (
     is_numeric_dtype,
     psi,
     psi_table,
-    weighted_psi,
 )
 
 log = logging.getLogger(__name__)
@@ -311,5 +310,4 @@ __all__ = [
     "psi_table",
     "recency_baseline",
     "single_feature_auc",
-    "weighted_psi",
 ]
