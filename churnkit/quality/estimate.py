@@ -16,6 +16,7 @@ validation snapshot's churn rate. A model whose calibration was not fitted
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,22 +85,37 @@ class PerformanceEstimate:
 
 
 def estimate_performance(
-    p_churn: npt.ArrayLike, card: ModelCard | None = None
+    p_churn: npt.ArrayLike,
+    *,
+    validation_auc: float | None = None,
+    validation_churn_rate: float | None = None,
+    calibration_error: float | None = None,
 ) -> PerformanceEstimate:
-    """The estimate for one population's churn probabilities; ``card`` adds the
-    validation numbers it is read against."""
-    p = np.clip(np.asarray(p_churn, dtype=np.float64), 0.0, 1.0)
-    p = p[np.isfinite(p)]
-    metrics = dict(card.metrics) if card is not None else {}
+    """The estimate for one population's churn probabilities, next to the validation
+    numbers it is read against (see ``estimate_for_card``)."""
+    p = np.asarray(p_churn, dtype=np.float64)
+    p = np.clip(p[np.isfinite(p)], 0.0, 1.0)
     return PerformanceEstimate(
         customers=len(p),
         auc=expected_auc(p),
         churn_rate=float(p.mean()) if len(p) else NAN,
         brier=float(np.mean(p * (1.0 - p))) if len(p) else NAN,
         lift_top_decile=expected_lift(p),
-        validation_auc=_optional(metrics.get("auc")),
-        validation_churn_rate=_optional(metrics.get("positive_rate")),
-        calibration_error=calibration_error(card) if card is not None else None,
+        validation_auc=_optional(validation_auc),
+        validation_churn_rate=_optional(validation_churn_rate),
+        calibration_error=_optional(calibration_error),
+    )
+
+
+def estimate_for_card(p_churn: npt.ArrayLike, card: ModelCard) -> PerformanceEstimate:
+    """The estimate with the validation AUC, churn rate and calibration error the model
+    card recorded."""
+    bins = [(b.predicted, b.observed, b.customers) for b in card.calibration_curve]
+    return estimate_performance(
+        p_churn,
+        validation_auc=card.metrics.get("auc"),
+        validation_churn_rate=card.metrics.get("positive_rate"),
+        calibration_error=calibration_error(bins),
     )
 
 
@@ -129,14 +145,14 @@ def expected_lift(p_churn: npt.ArrayLike) -> float:
     return float(p[:k].mean() / p.mean())
 
 
-def calibration_error(card: ModelCard) -> float | None:
-    """The validation snapshot's expected calibration error: the customer-weighted mean
-    gap between predicted and observed churn over the card's calibration bins."""
-    bins = card.calibration_curve
-    total = sum(b.customers for b in bins)
+def calibration_error(bins: Iterable[tuple[float, float, int]]) -> float | None:
+    """Expected calibration error: the customer-weighted mean gap between predicted and
+    observed churn over calibration bins ``(predicted, observed, customers)``."""
+    rows = list(bins)
+    total = sum(n for _, _, n in rows)
     if not total:
         return None
-    return float(sum(b.customers * abs(b.predicted - b.observed) for b in bins) / total)
+    return float(sum(n * abs(p - o) for p, o, n in rows) / total)
 
 
 def _optional(value: float | None) -> float | None:

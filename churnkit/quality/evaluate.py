@@ -46,7 +46,7 @@ from churnkit.model.card import ModelCard
 from churnkit.model.store import load_model
 from churnkit.predict.score import ScoredPopulation, population_terms, score_population
 from churnkit.predict.value import customer_value
-from churnkit.quality.estimate import PerformanceEstimate, estimate_performance
+from churnkit.quality.estimate import PerformanceEstimate, estimate_for_card
 
 Direction = Literal["min", "max"]
 Mode = Literal["validation", "backtest"]
@@ -237,7 +237,7 @@ def evaluate(
         measured = {k: float(v) for k, v in card.metrics.items() if v is not None}
         churners, profit = {}, {}
     drift = drift_table(card, population.features)
-    estimate = estimate_performance(population.p_churn, card)
+    estimate = estimate_for_card(population.p_churn, card)
     observed = {
         **measured,
         **profit,
