@@ -189,15 +189,15 @@ def is_numeric_dtype(dtype: pl.DataType) -> bool:
 
 def _numeric_bins(column: pl.Series, unit: str | None) -> dict[str, Any]:
     """Binning, step and edges of one numeric feature (see the module docstring)."""
-    values = as_numeric(column).drop_nulls()
+    values = as_numeric(column).drop_nulls().alias("value")
     days = unit == DAYS
     if days:
         binning, step = "days", 1.0
     else:
         binning, step = "rounded", RATIO_STEP if unit == RATIO else _step(values)
-    counts = (values / step).round().value_counts(sort=False, name="n").sort(values.name)
-    levels = counts.get_column(values.name).to_numpy().astype(np.float64)
-    n = counts.get_column("n").to_numpy().astype(np.float64)
+    counts = (values / step).round().value_counts(sort=False, name="rows").sort("value")
+    levels = counts.get_column("value").to_numpy().astype(np.float64)
+    n = counts.get_column("rows").to_numpy().astype(np.float64)
     if days and len(levels):
         # Candidate edges are the upper edges of the calendar bins that hold values.
         grid = np.asarray(day_edges(), dtype=np.float64)
@@ -312,17 +312,18 @@ def _categorical_profile(column: pl.Series) -> dict[str, Any]:
     n = len(column)
     counts = (
         column.cast(pl.String)
+        .alias("value")
         .drop_nulls()
-        .value_counts(name="n")
-        .sort(["n", column.name], descending=[True, False])
+        .value_counts(name="rows")
+        .sort(["rows", "value"], descending=[True, False])
     )
     kept = counts.head(MAX_PROFILE_CATEGORIES)
     missing = column.null_count()
-    other = int(counts.get_column("n").sum()) - int(kept.get_column("n").sum())
+    other = int(counts.get_column("rows").sum()) - int(kept.get_column("rows").sum())
     return {
         "type": "categorical",
-        "categories": kept.get_column(column.name).to_list(),
-        "proportions": [c / n for c in kept.get_column("n").to_list()] if n else [],
+        "categories": kept.get_column("value").to_list(),
+        "proportions": [c / n for c in kept.get_column("rows").to_list()] if n else [],
         "other": other / n if n else 0.0,
         "missing": missing / n if n else 0.0,
         "count": n,

@@ -95,12 +95,7 @@ def gate_summary(report: GateReport) -> RenderableType:
     backtest = report.mode == "backtest"
     trained = f"{report.trained_as_of:%Y-%m-%d}" if report.trained_as_of else "unknown"
     rows = [
-        (
-            "mode",
-            "back-test: scored at a past date, compared with what happened"
-            if backtest
-            else "validation: the model's out-of-time validation, today's customers for drift",
-        ),
+        ("mode", "backtest" if backtest else "validation"),
         ("trained as of", trained),
         ("as of", report.as_of.strftime("%Y-%m-%d")),
         ("horizon", f"{report.horizon} days"),
@@ -115,12 +110,19 @@ def gate_summary(report: GateReport) -> RenderableType:
                 f"(contact the top {report.profit['best_share']:.0%})",
             )
         )
-    rows += [
-        ("performance estimate", report.estimate.statement),
-        ("drift", _drift_line(report)),
-    ]
     title = "Back-test" if backtest else "Validation check"
     facts = kv_table(f"{title} of model {report.model!r}", rows)
+    what = (
+        "Scored at a past date and compared with what happened next."
+        if backtest
+        else "The gates apply to the model's out-of-time validation; today's customers "
+        "are checked for drift and for the estimated performance."
+    )
+    lines = [
+        what,
+        f"Performance estimate: {report.estimate.statement}.",
+        f"Drift: {_drift_line(report)}.",
+    ]
     measured = "Metrics" if backtest else "Validation metrics (from the model card)"
     drift = Table(title="Largest feature drift", title_justify="left")
     for col in ("feature", "PSI", "importance", "weighted"):
@@ -128,7 +130,8 @@ def gate_summary(report: GateReport) -> RenderableType:
     for feature, psi, importance, weighted, _ in report.drift.head(5).iter_rows():
         drift.add_row(feature, num(psi), f"{importance:.1%}", num(weighted))
     verdict = f"{'PASSED' if report.passed else 'FAILED'}: {report.reason}"
-    parts: list[RenderableType] = [facts, metrics_table(measured, report.metrics), drift, gates]
+    parts: list[RenderableType] = [facts, *lines, metrics_table(measured, report.metrics)]
+    parts += [drift, gates]
     parts += [f"note: {n}" for n in report.notes]
     return Group(*parts, verdict)
 
