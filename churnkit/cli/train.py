@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from churnkit.cli import _options, _shell, app
 from churnkit.cli._options import AsOf, JsonOut, ModelName
-from churnkit.core.errors import ExitCode
 from churnkit.core.io import scan_events, scan_relations
 from churnkit.model import store
 from churnkit.model.training import train
@@ -62,16 +62,30 @@ def train_command(
         state.out.print(train_summary(result))
 
 
+class EvaluateMode(StrEnum):
+    AUTO = "auto"
+    VALIDATION = "validation"
+    BACKTEST = "backtest"
+
+
 @app.command("evaluate")
 @_shell.guarded
 def evaluate_command(
     as_of: Annotated[
         datetime | None,
         typer.Option(
-            help="Past date whose outcomes are known [default: the latest such date].",
+            help="Back-test: past date whose outcomes are known [default: the latest such "
+            "date]. Validation: date of the population checked [default: the last day].",
             formats=_options.DATE_FORMATS,
         ),
     ] = None,
+    mode: Annotated[
+        EvaluateMode,
+        typer.Option(
+            help="backtest (a past date with known outcomes), validation (the model's "
+            "out-of-time validation and today's drift) or auto (backtest when possible)."
+        ),
+    ] = EvaluateMode.AUTO,
     model: ModelName = None,
     fail_under: Annotated[
         list[str] | None,
@@ -82,21 +96,29 @@ def evaluate_command(
         typer.Option(help="Maximum for a metric, e.g. brier=0.1 (repeatable)."),
     ] = None,
     max_drift: Annotated[
-        list[str] | None, typer.Option(help="Maximum feature drift, e.g. psi=0.25.")
+        list[str] | None,
+        typer.Option(
+            help="Maximum drift: psi (any one feature) or psi_weighted (weighted by "
+            "importance), e.g. psi=0.25."
+        ),
     ] = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Back-test a model at a past date and check the quality gates (exit 1 on failure).
+    """Check a model against the quality gates (exit 1 when one fails).
 
-    Gates come from `quality_gates` in the config; flags override them. The date must
-    have known outcomes and must not precede the model's own --as-of (a model that
-    learned from those outcomes is refused, exit 5): to back-test, train a second model
-    at an earlier date.
+    Right after training (no later date with known outcomes yet) the gates apply to the
+    model's out-of-time validation, and today's customers are checked for drift and
+    for the estimated AUC (no outcomes needed). When a date at or after the model's
+    --as-of has known outcomes, the model is back-tested there. Gates come from
+    `quality_gates` in the config; flags override them. With --json every outcome is
+    one JSON object with `passed`, `exit_code` and `reason`.
 
     \b
     Example:
+        churnkit train
+        churnkit evaluate --fail-under auc=0.75 --max-drift psi=0.25 --json > gate.json
         churnkit train --as-of 2026-06-30 --model backtest
-        churnkit evaluate --model backtest --fail-under auc=0.75 --max-drift psi=0.25 --json
+        churnkit evaluate --model backtest --mode backtest
     """
     state = _shell.STATE
     if model is not None:
@@ -116,7 +138,7 @@ def evaluate_command(
         ),
     }
     workspace = state.workspace_of(settings)
-    with state.step("back-testing"):
+    with state.step("evaluating"):
         report = evaluate(
             scan_events(workspace),
             settings=settings,
@@ -124,9 +146,10 @@ def evaluate_command(
             relations=scan_relations(workspace),
             as_of=_options.day(as_of),
             gates=gates,
+            mode=mode.value,
         )
     if json_out:
         state.emit_json(report.to_json())
     elif not state.quiet:
         state.out.print(gate_summary(report))
-    _shell.exit_with(ExitCode.OK if report.passed else ExitCode.GATE_FAILED)
+    _shell.exit_with(report.exit_code)

@@ -256,7 +256,9 @@ class QualityGates(Section):
     pr_auc: float | None = Field(None, ge=0, le=1)
     lift_top_decile: float | None = Field(None, ge=0)
     brier: float | None = Field(None, ge=0, le=1)
-    psi: float | None = Field(0.25, ge=0)
+    psi: float | None = Field(None, ge=0)
+    psi_weighted: float | None = Field(0.25, ge=0)
+    estimated_auc: float | None = Field(None, ge=0, le=1)
     expected_profit: float | None = None
 
 

@@ -38,7 +38,7 @@ from churnkit.features.keys import (
     SORTED_KEYS,
 )
 from churnkit.features.layout import FeatureLayout
-from churnkit.features.spec import FeatureKind, FeatureSpec, RiskDirection
+from churnkit.features.spec import FeatureKind, FeatureSpec, RiskDirection, Unit
 
 US_PER_DAY = 86_400_000_000
 # The longest usage window (``usage_<event>_90d``).
@@ -185,12 +185,13 @@ class FeatureQuery:
         *,
         kind: FeatureKind = "numeric",
         stage: Stage = "feature",
+        unit: Unit | None = None,
     ) -> None:
         """A feature: computed with the others (``feature``), from other features
         (``derived``), or on the frames joined in by ``extend`` (``late``)."""
         target = {"feature": self.features, "derived": self.derived, "late": self.late}
         target[stage].append(expr.alias(name))
-        self.specs[name] = FeatureSpec(name, kind, description, sentence, risk_when)
+        self.specs[name] = FeatureSpec(name, kind, description, sentence, risk_when, unit)
 
     def extend(self, step: Callable[[pl.LazyFrame], pl.LazyFrame]) -> None:
         """Join more columns to the frame once every feature is computed."""

@@ -14,6 +14,10 @@ from typing import Any, Literal
 
 FeatureKind = Literal["numeric", "categorical"]
 RiskDirection = Literal["high", "low"]
+# What a number measures, when drift checks must know: "days" (a duration, binned on
+# whole days that never split a calendar period) or "ratio" (a dimensionless ratio of
+# such durations, judged in steps of 0.2). See ``model.drift``.
+Unit = Literal["days", "ratio"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class FeatureSpec:
     same frame; clauses are separated by ``"; "`` so that a clause whose value is
     missing can be dropped (see ``render``). ``risk_when`` says which direction
     raises churn risk ("high": higher values are riskier), for sanity checks.
+    ``unit`` tells drift checks how finely a difference matters (``Unit``).
     """
 
     name: str
@@ -31,6 +36,7 @@ class FeatureSpec:
     description: str
     sentence: str
     risk_when: RiskDirection | None = None
+    unit: Unit | None = None
 
     @property
     def inputs(self) -> tuple[str, ...]:

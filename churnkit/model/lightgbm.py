@@ -121,12 +121,15 @@ class ChurnModel:
         valid: tuple[pl.DataFrame, pl.Series] | None = None,
         categorical: Sequence[str] = (),
         feature_descriptions: Mapping[str, str] | None = None,
+        feature_units: Mapping[str, str | None] | None = None,
     ) -> Self:
         """Learn from one row per customer-snapshot and its ``churn_type`` label.
 
         Text columns are categorical even when not listed in ``categorical``. With
         ``valid`` (the out-of-time snapshot), boosting stops once its log loss has not
         improved for ``early_stopping_rounds`` rounds and keeps the best round.
+        ``feature_units`` (``FeatureSpec.unit`` by name) tells the drift profiles
+        which features count days.
         """
         if X.height == 0:
             raise DataError("no training rows", hint="use an earlier --as-of or more history")
@@ -141,6 +144,7 @@ class ChurnModel:
                 hint="use a longer --horizon or an earlier --as-of",
             )
         self._describe(X, y_index, classes, categorical, feature_descriptions or {})
+        self.profiles_ = feature_profile(X, self.categories_, feature_units)
         train_set = lgb.Dataset(
             self._matrix(X),
             label=y_index.astype(np.float64),
@@ -201,7 +205,6 @@ class ChurnModel:
         self.categories_ = {
             n: category_list(X.get_column(n)) for n, t in types.items() if t == "categorical"
         }
-        self.profiles_ = feature_profile(X, [n for n, t in types.items() if t == "categorical"])
         self.n_train_ = X.height
         self.class_counts_ = {
             c: int(n)

@@ -1,8 +1,8 @@
 """Model quality, naive baselines, drift and profit: pure functions on arrays and frames.
 
 Training and evaluation report the same numbers, so they live here once. Ranking
-metrics wrap scikit-learn; feature profiles and PSI are computed in Polars because
-they run on every scored customer. A metric that the data cannot define (one class
+metrics wrap scikit-learn; feature profiles and PSI live in ``model.drift`` and are
+named here too. A metric that the data cannot define (one class
 only, no rows) is ``nan`` and never an exception: a doubtful number is a warning for
 the caller to raise, not a crash.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,14 @@ import polars as pl
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from churnkit.core.schema import ChurnType
+from churnkit.model.drift import (
+    as_numeric,
+    feature_profile,
+    is_categorical_dtype,
+    is_numeric_dtype,
+    psi,
+    psi_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +35,6 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 TOP_SHARE = 0.1
-PROFILE_BINS = 10
-# Categories beyond the most frequent ones share one "other" bucket in a profile.
-MAX_PROFILE_CATEGORIES = 100
-# Shares below this are raised to it before PSI takes a logarithm.
-PSI_EPSILON = 1e-4
 _PROBA_CLIP = 1e-15
 
 NAN = float("nan")
@@ -163,7 +166,7 @@ def single_feature_auc(X: pl.DataFrame, y_churn: npt.ArrayLike) -> dict[str, flo
     for name, dtype in X.schema.items():
         if not is_numeric_dtype(dtype):
             continue
-        values = _numeric(X.get_column(name)).to_numpy().astype(np.float64)
+        values = as_numeric(X.get_column(name)).to_numpy().astype(np.float64)
         missing = np.isnan(values)
         if missing.all():
             out[name] = 0.5 if _two_classes(y) else NAN
@@ -230,166 +233,6 @@ def expected_max_profit(
     }
 
 
-# --- feature profiles and drift -----------------------------------------------------
-
-
-def is_categorical_dtype(dtype: pl.DataType) -> bool:
-    """Text-like columns are categorical features whatever the caller declared."""
-    return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
-
-
-def is_numeric_dtype(dtype: pl.DataType) -> bool:
-    return dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Null
-
-
-def feature_profile(X: pl.DataFrame, categorical: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
-    """The distribution of each feature, kept in the model card for drift checks (PSI).
-
-    Numeric: ``edges`` (distinct decile cut points; bins are ``(-inf, e1], (e1, e2], ...,
-    (em, inf)``) and ``proportions`` per bin. Categorical: the most frequent
-    ``categories`` with their ``proportions`` and the ``other`` share of the rest. Both
-    hold the ``missing`` share (null or NaN) and ``count``; shares sum to 1.
-    Text columns are categorical even when not listed.
-    """
-    cat = set(categorical) | {c for c, d in X.schema.items() if is_categorical_dtype(d)}
-    numeric = [c for c in X.columns if c not in cat]
-    qs = [i / PROFILE_BINS for i in range(1, PROFILE_BINS)]
-    edges: dict[str, list[float]] = {}
-    if numeric:
-        row = X.select(
-            _numeric_expr(c, X.schema[c]).drop_nulls().quantile(qs, "nearest").alias(c)
-            for c in numeric
-        ).row(0)
-        for c, values in zip(numeric, row, strict=True):
-            edges[c] = sorted({float(v) for v in values if v is not None and math.isfinite(v)})
-    profiles: dict[str, dict[str, Any]] = {}
-    for c in X.columns:
-        if c in cat:
-            profiles[c] = _categorical_profile(X.get_column(c))
-        else:
-            profiles[c] = {"type": "numeric", "edges": edges[c], "count": X.height}
-    shares = _bucket_shares(profiles, X)
-    for c in numeric:
-        *bins, missing = shares[c]
-        profiles[c].update(proportions=bins, missing=missing)
-    return {c: profiles[c] for c in X.columns}
-
-
-def psi(expected_profile: Mapping[str, Any], actual_values: pl.Series | npt.ArrayLike) -> float:
-    """Population stability index of one feature against its stored training profile.
-
-    ``PSI = sum_b (a_b - e_b) * ln(a_b / e_b)`` over the profile's buckets plus missing
-    (and, for categories, unseen ones), each share floored at ``PSI_EPSILON``. Rules of
-    thumb: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 a shift worth acting on.
-    """
-    if isinstance(actual_values, pl.Series):
-        series = actual_values
-    else:
-        series = pl.Series(np.asarray(actual_values))
-    table = psi_table({"x": dict(expected_profile)}, series.alias("x").to_frame())
-    value = table.get_column("psi").item()
-    return NAN if value is None else float(value)
-
-
-def psi_table(card_profiles: Mapping[str, Mapping[str, Any]], X: pl.DataFrame) -> pl.DataFrame:
-    """PSI per profiled feature (``feature``, ``psi``) in profile order, in one Polars pass.
-
-    Features absent from ``X`` get a null PSI; an empty ``X`` gives nan.
-    """
-    present = {f: p for f, p in card_profiles.items() if f in X.columns}
-    actual = _bucket_shares(present, X)
-    rows: list[float | None] = []
-    for feature, profile in card_profiles.items():
-        if feature not in actual:
-            rows.append(None)
-            continue
-        rows.append(_psi(_expected_shares(profile), actual[feature]))
-    return pl.DataFrame(
-        {"feature": list(card_profiles), "psi": rows},
-        schema={"feature": pl.String, "psi": pl.Float64},
-    )
-
-
-def _psi(expected: FloatArray, actual: FloatArray) -> float:
-    if np.isnan(actual).any():
-        return NAN
-    e = np.maximum(expected, PSI_EPSILON)
-    a = np.maximum(actual, PSI_EPSILON)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def _expected_shares(profile: Mapping[str, Any]) -> FloatArray:
-    parts = list(profile["proportions"])
-    if profile["type"] == "categorical":
-        parts.append(profile["other"])
-    parts.append(profile["missing"])
-    return np.asarray(parts, dtype=np.float64)
-
-
-def _categorical_profile(column: pl.Series) -> dict[str, Any]:
-    n = len(column)
-    counts = (
-        column.cast(pl.String)
-        .drop_nulls()
-        .value_counts(name="n")
-        .sort(["n", column.name], descending=[True, False])
-    )
-    kept = counts.head(MAX_PROFILE_CATEGORIES)
-    missing = column.null_count()
-    other = int(counts.get_column("n").sum()) - int(kept.get_column("n").sum())
-    return {
-        "type": "categorical",
-        "categories": kept.get_column(column.name).to_list(),
-        "proportions": [c / n for c in kept.get_column("n").to_list()] if n else [],
-        "other": other / n if n else 0.0,
-        "missing": missing / n if n else 0.0,
-        "count": n,
-    }
-
-
-def _bucket_shares(
-    profiles: Mapping[str, Mapping[str, Any]], X: pl.DataFrame
-) -> dict[str, FloatArray]:
-    """Shares of ``X`` in each profile's buckets (then other, then missing), one select."""
-    exprs: list[pl.Expr] = [pl.len().alias("_n")]
-    for i, (name, profile) in enumerate(profiles.items()):
-        if profile["type"] == "categorical":
-            col = pl.col(name).cast(pl.String)
-            exprs += [
-                (col == v).sum().alias(f"_{i}_{j}") for j, v in enumerate(profile["categories"])
-            ]
-        else:
-            col = _numeric_expr(name, X.schema[name])
-            exprs += [(col <= e).sum().alias(f"_{i}_{j}") for j, e in enumerate(profile["edges"])]
-        exprs.append(col.is_null().sum().alias(f"_{i}_missing"))
-    row = X.select(exprs).row(0, named=True)
-    n = int(row["_n"])
-    out: dict[str, FloatArray] = {}
-    for i, (name, profile) in enumerate(profiles.items()):
-        k = len(profile["categories"] if profile["type"] == "categorical" else profile["edges"])
-        counts = np.asarray([row[f"_{i}_{j}"] for j in range(k)], dtype=np.float64)
-        missing = float(row[f"_{i}_missing"])
-        rest = n - missing - (counts.sum() if profile["type"] == "categorical" else 0.0)
-        if profile["type"] == "numeric":
-            # cumulative "<= edge" counts become per-bin counts
-            counts = np.diff(np.concatenate([[0.0], counts, [n - missing]]))
-            buckets = np.concatenate([counts, [missing]])
-        else:
-            buckets = np.concatenate([counts, [rest, missing]])
-        out[name] = buckets / n if n else np.full(len(buckets), NAN)
-    return out
-
-
-def _numeric_expr(name: str, dtype: pl.DataType) -> pl.Expr:
-    """The column as Float64 with NaN as missing (Polars orders NaN above every number)."""
-    col = pl.col(name).cast(pl.Float64)
-    return col.fill_nan(None) if dtype.is_float() else col
-
-
-def _numeric(series: pl.Series) -> pl.Series:
-    return series.to_frame().select(_numeric_expr(series.name, series.dtype)).to_series()
-
-
 # --- helpers ------------------------------------------------------------------------
 
 
@@ -450,3 +293,21 @@ def _two_classes(y: BoolArray) -> bool:
 def _same_length(y: npt.NDArray[Any], s: npt.NDArray[Any]) -> None:
     if y.shape != s.shape:
         raise ValueError(f"labels have shape {y.shape} but scores {s.shape}")
+
+
+__all__ = [
+    "auc",
+    "binary_metrics",
+    "expected_max_profit",
+    "failed_payment_baseline",
+    "feature_profile",
+    "involuntary_share",
+    "is_categorical_dtype",
+    "is_numeric_dtype",
+    "multiclass_metrics",
+    "profit_curve",
+    "psi",
+    "psi_table",
+    "recency_baseline",
+    "single_feature_auc",
+]

@@ -202,6 +202,7 @@ def _fit(
     carrying its calibration."""
     features = latest.features
     descriptions = {n: spec.description for n, spec in latest.specs.items()}
+    units = {n: spec.unit for n, spec in latest.specs.items()}
     params = settings.train.lightgbm
     seed = settings.train.seed
     validated = ChurnModel(params=params, seed=seed, classes=BINARY if binary else None).fit(
@@ -210,6 +211,7 @@ def _fit(
         valid=(valid.select(features), valid[CHURN_TYPE]),
         categorical=latest.categorical,
         feature_descriptions=descriptions,
+        feature_units=units,
     )
     validated.calibrate(
         valid.select(features), valid[CHURN_TYPE], method=settings.train.calibration
@@ -221,6 +223,7 @@ def _fit(
         full[CHURN_TYPE],
         categorical=latest.categorical,
         feature_descriptions=descriptions,
+        feature_units=units,
     )
     final.set_calibrator(validated.calibrator_)
     return validated, final

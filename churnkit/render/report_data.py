@@ -51,6 +51,9 @@ def report_json(report: Report) -> dict[str, Any]:
             "segments": _records(report.by_segment),
             "risk_distribution": _records(report.risk_distribution),
             "model": _model(report),
+            "performance_estimate": (
+                jsonable(report.estimate.to_json(), digits=ROUND) if report.estimate else None
+            ),
             "notes": list(report.notes),
         }
     )

@@ -135,6 +135,8 @@ def summary_rows(report: Report) -> list[tuple[str, str]]:
     if s.risk_tiers:
         rows.append(("risk tiers", " · ".join(f"{k} {count(v)}" for k, v in s.risk_tiers.items())))
     rows.append(("model", model_line(report)))
+    if report.estimate is not None:
+        rows.append(("performance", report.estimate.statement))
     rows.append(("control group", control_line(report)))
     if report.filters:
         rows.append(("filters", ", ".join(f"{k}={v}" for k, v in report.filters.items())))

@@ -80,6 +80,7 @@ def train_summary(result: TrainResult) -> RenderableType:
 
 
 def gate_summary(report: GateReport) -> RenderableType:
+    """The evaluation: what was checked, the metrics, the estimate, drift and the gates."""
     gates = Table(title="Quality gates", title_justify="left")
     for col in ("metric", "value", "gate", "result"):
         gates.add_column(col, justify="left" if col in ("metric", "result") else "right")
@@ -91,24 +92,52 @@ def gate_summary(report: GateReport) -> RenderableType:
             f"{sign} {check.threshold:g}",
             "pass" if check.passed else "FAIL",
         )
-    facts = kv_table(
-        f"Back-test of model {report.model!r}",
-        [
-            ("as of", report.as_of.strftime("%Y-%m-%d")),
-            ("horizon", f"{report.horizon} days"),
-            ("active customers", count(report.customers)),
-            *[(f"  {k} churners", count(v)) for k, v in sorted(report.churners.items())],
+    backtest = report.mode == "backtest"
+    trained = f"{report.trained_as_of:%Y-%m-%d}" if report.trained_as_of else "unknown"
+    rows = [
+        ("mode", "backtest" if backtest else "validation"),
+        ("trained as of", trained),
+        ("as of", report.as_of.strftime("%Y-%m-%d")),
+        ("horizon", f"{report.horizon} days"),
+        ("active customers", count(report.customers)),
+        *[(f"  {k} churners", count(v)) for k, v in sorted(report.churners.items())],
+    ]
+    if "expected_profit" in report.profit:
+        rows.append(
             (
                 "expected profit at the best cut-off",
                 f"{money(report.profit['expected_profit'])} "
                 f"(contact the top {report.profit['best_share']:.0%})",
-            ),
-        ],
+            )
+        )
+    title = "Back-test" if backtest else "Validation check"
+    facts = kv_table(f"{title} of model {report.model!r}", rows)
+    what = (
+        "Scored at a past date and compared with what happened next."
+        if backtest
+        else "The gates apply to the model's out-of-time validation; today's customers "
+        "are checked for drift and for the estimated performance."
     )
-    drift = Table(title="Largest feature drift (PSI)", title_justify="left")
-    drift.add_column("feature")
-    drift.add_column("PSI", justify="right")
-    for feature, psi in report.drift.head(5).iter_rows():
-        drift.add_row(feature, num(psi))
-    verdict = "PASSED" if report.passed else "FAILED"
-    return Group(facts, metrics_table("Metrics", report.metrics), drift, gates, verdict)
+    lines = [
+        what,
+        f"Performance estimate: {report.estimate.statement}.",
+        f"Drift: {_drift_line(report)}.",
+    ]
+    measured = "Metrics" if backtest else "Validation metrics (from the model card)"
+    drift = Table(title="Largest feature drift", title_justify="left")
+    for col in ("feature", "PSI", "importance", "weighted"):
+        drift.add_column(col, justify="left" if col == "feature" else "right")
+    for feature, psi, importance, weighted, _ in report.drift.head(5).iter_rows():
+        drift.add_row(feature, num(psi), f"{importance:.1%}", num(weighted))
+    verdict = f"{'PASSED' if report.passed else 'FAILED'}: {report.reason}"
+    parts: list[RenderableType] = [facts, *lines, metrics_table(measured, report.metrics)]
+    parts += [drift, gates]
+    parts += [f"note: {n}" for n in report.notes]
+    return Group(*parts, verdict)
+
+
+def _drift_line(report: GateReport) -> str:
+    return (
+        f"PSI weighted by importance {num(report.psi_weighted)}, "
+        f"largest of one feature {num(report.psi_max)}"
+    )

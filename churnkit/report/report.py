@@ -19,7 +19,9 @@ import polars as pl
 
 from churnkit.core.config import Settings
 from churnkit.core.errors import UsageError
+from churnkit.core.schema import P_CHURN
 from churnkit.features.snapshot import feature_vocabulary
+from churnkit.quality.estimate import PerformanceEstimate, calibration_error, estimate_performance
 from churnkit.report.filters import (
     apply_filters,
     as_of_date,
@@ -125,6 +127,7 @@ def build_report(
         frame=frame,
         campaigns=tuple(campaigns),
         by_quadrant=by_quadrant(frame, quadrants) if quadrants is not None else None,
+        estimate=_estimate(predictions, card),
     )
 
 
@@ -204,6 +207,20 @@ def _deciles(
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _estimate(predictions: pl.DataFrame, card: Mapping[str, Any] | None) -> PerformanceEstimate:
+    """The label-free performance estimate over every scored customer (before filters),
+    read against the card's validation numbers when there is a card."""
+    metrics = (card or {}).get("metrics") or {}
+    curve = (card or {}).get("calibration_curve") or []
+    bins = [(float(r["predicted"]), float(r["observed"]), int(r["customers"])) for r in curve]
+    return estimate_performance(
+        predictions.get_column(P_CHURN).cast(pl.Float64).to_numpy(),
+        validation_auc=_float(metrics.get("auc")),
+        validation_churn_rate=_float(metrics.get("positive_rate")),
+        calibration_error=calibration_error(bins),
+    )
 
 
 def _model_info(card: Mapping[str, Any] | None, name: str | None) -> ModelInfo | None:

@@ -13,6 +13,7 @@ from typing import Literal
 import polars as pl
 
 from churnkit.core.schema import ChurnType
+from churnkit.quality.estimate import PerformanceEstimate
 from churnkit.retention.columns import (
     ACTION_CHANNEL,
     ACTION_COST,
@@ -143,6 +144,8 @@ class Report:
     campaigns: tuple[CampaignResult, ...] = ()
     # Per quadrant of value × cost-to-serve (when the workspace has segments).
     by_quadrant: pl.DataFrame | None = None
+    # The model's performance now, estimated from every scored customer's p_churn.
+    estimate: PerformanceEstimate | None = None
 
     @property
     def kinds(self) -> tuple[str, ...]:

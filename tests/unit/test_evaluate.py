@@ -1,7 +1,9 @@
-"""evaluate: back-tests only where outcomes are known and unseen; gates pass and fail."""
+"""evaluate: back-tests where outcomes are known and unseen, checks the validation and
+today's drift right after training; gates pass and fail with a reason."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from datetime import datetime
 
@@ -10,6 +12,7 @@ import pytest
 from churnkit.core.errors import DataError, ExitCode, ModelError, UsageError
 from churnkit.core.io import scan_events
 from churnkit.core.workspace import Workspace
+from churnkit.model.card import ModelCard
 from churnkit.model.training import train
 from churnkit.quality.evaluate import evaluate, parse_gates
 
@@ -85,11 +88,103 @@ def test_an_as_of_equal_to_the_models_is_fine(sample_workspace, backtest_model, 
     assert report.as_of == TRAIN_AS_OF and report.customers > 0
 
 
-def test_refuses_an_as_of_whose_outcomes_are_unknown(
+def test_a_backtest_refuses_an_as_of_whose_outcomes_are_unknown(
     sample_workspace, backtest_model, fast_settings
 ):
     with pytest.raises(DataError, match="not known yet"):
-        run(sample_workspace, backtest_model, fast_settings, as_of=datetime(2026, 9, 30, 23, 59))
+        run(
+            sample_workspace,
+            backtest_model,
+            fast_settings,
+            as_of=datetime(2026, 9, 30, 23, 59),
+            mode="backtest",
+        )
+
+
+def test_auto_checks_the_validation_at_an_as_of_whose_outcomes_are_unknown(
+    sample_workspace, backtest_model, fast_settings
+):
+    as_of = datetime(2026, 9, 30, 23, 59)
+    report = run(sample_workspace, backtest_model, fast_settings, as_of=as_of)
+    assert report.mode == "validation" and report.as_of == as_of
+    assert report.churners == {} and report.profit == {}
+
+
+def test_a_backtest_shows_the_estimate_beside_the_realised_auc(
+    sample_workspace, backtest_model, fast_settings
+):
+    report = run(sample_workspace, backtest_model, fast_settings, mode="backtest")
+    assert report.mode == "backtest"
+    payload = report.to_json()
+    assert payload["estimate"]["auc"] == pytest.approx(report.estimate.auc)
+    assert payload["auc"] == pytest.approx(report.metrics["auc"])
+    assert 0.5 < report.estimate.auc < 1 and report.estimate.customers == report.customers
+
+
+@pytest.fixture(scope="module")
+def fresh_model(sample_workspace, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """A model trained at the last day of the data: no later outcomes exist."""
+    from churnkit.core.config import load_settings
+
+    settings = load_settings(
+        None, env={}, overrides={"train": {"snapshots": 3, "lightgbm": {"num_boost_round": 60}}}
+    )
+    workspace = Workspace(tmp_path_factory.mktemp("fresh") / "ws")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = train(scan_events(sample_workspace), settings=settings, workspace=workspace)
+    return result.model_dir
+
+
+def test_right_after_training_the_gates_apply_to_the_validation(
+    sample_workspace, fresh_model, fast_settings
+):
+    report = run(sample_workspace, fresh_model, fast_settings, gates={"auc": 0.5, "psi": 99})
+    card = ModelCard.read(fresh_model)
+    assert report.mode == "validation"
+    assert report.as_of == report.trained_as_of == card.as_of  # today's customers
+    assert report.metrics["auc"] == card.metrics["auc"]
+    assert report.customers > 0 and report.churners == {} and report.profit == {}
+    assert report.drift.height > 0 and report.psi_weighted is not None
+    assert report.passed and report.exit_code == ExitCode.OK
+    assert report.reason == "all gates passed"
+
+
+def test_every_verdict_says_its_exit_code_and_reason(sample_workspace, fresh_model, fast_settings):
+    report = run(
+        sample_workspace,
+        fresh_model,
+        fast_settings,
+        gates={"auc": 0.999, "estimated_auc": 0.999, "psi_weighted": 99},
+    )
+    payload = report.to_json()
+    assert payload["passed"] is False and payload["exit_code"] == 1
+    assert payload["mode"] == "validation"
+    assert payload["reason"].startswith("2 of ")
+    assert "auc 0." in payload["reason"] and "estimated_auc 0." in payload["reason"]
+    for key in ("metrics", "gates", "drift", "estimate", "psi_max", "psi_weighted"):
+        assert key in payload
+    assert {"psi_max", "psi_weighted", "features"} <= set(payload["drift"])
+    json.dumps(payload, allow_nan=False)
+
+
+def test_a_gate_on_what_the_mode_cannot_measure_fails_and_says_so(
+    sample_workspace, fresh_model, fast_settings
+):
+    report = run(sample_workspace, fresh_model, fast_settings, gates={"expected_profit": 0.0})
+    assert not report.passed
+    assert "expected_profit not measured" in report.reason
+
+
+def test_the_default_drift_gate_is_weighted_by_importance(fast_settings):
+    assert fast_settings.quality_gates.psi is None
+    assert fast_settings.quality_gates.psi_weighted == 0.25
+    assert parse_gates({"psi_weighted": "0.1"}, flag="--max-drift", direction="max") == {
+        "psi_weighted": 0.1
+    }
+    assert parse_gates({"estimated_auc": "0.7"}, flag="--fail-under", direction="min") == {
+        "estimated_auc": 0.7
+    }
 
 
 def test_missing_model_is_a_model_error(sample_workspace, tmp_path, fast_settings):

@@ -91,7 +91,6 @@ def test_recency_tenure_counts_windows_and_trends() -> None:
     assert a["recency_days"] == near(10.5)
     assert a["days_since_last_event"] == near(5.5)
     assert a["tenure_days"] == near(182.0)
-    assert a["signup_cohort"] == 202401
     assert (a["purchases_total"], a["revenue_total"], a["avg_purchase_amount"]) == (4, 65, 16.25)
     # Last 30 days: June 20; the 30 before: May 15.
     assert (a["purchases_30d"], a["purchases_prev_30d"], a["purchases_trend_30d"]) == (1, 1, 0)

@@ -32,6 +32,7 @@ def build_card(q: FeatureQuery) -> None:
         "days until the payment card expires (negative: already expired)",
         "card expires in {days_to_card_expiry:.0f} days",
         "low",
+        unit="days",
     )
 
 

@@ -84,6 +84,7 @@ def _totals(q: FeatureQuery) -> None:
         "days since the last failed payment (null if none)",
         "last failed payment {days_since_last_failure:.0f} days ago",
         "low",
+        unit="days",
     )
     q.add(
         ratio(pl.col("_f_n") - pl.col("_f_open"), pl.col("_f_n")),

@@ -28,18 +28,21 @@ def build(q: FeatureQuery) -> None:
         GAP_MEDIAN_DAYS,
         "median days between purchases (null with a single purchase)",
         "usual gap between purchases {gap_median_days:.0f} days",
+        unit="days",
     )
     q.add(
         q.local(3, gaps.list.mean(), "_gap_mean"),
         "gap_mean_days",
         "mean days between purchases (null with a single purchase)",
         "average gap between purchases {gap_mean_days:.0f} days",
+        unit="days",
     )
     q.add(
         q.local(3, gaps.list.std(), "_gap_std"),
         "gap_std_days",
         "standard deviation of days between purchases",
         "purchase gaps vary by {gap_std_days:.0f} days",
+        unit="days",
     )
     q.add(
         q.local(3, gaps.list.last(), "_gap_last"),
@@ -47,6 +50,7 @@ def build(q: FeatureQuery) -> None:
         "days between the last two purchases",
         "last gap between purchases {gap_last_days:.0f} days; usual {gap_median_days:.0f} days",
         "high",
+        unit="days",
     )
     _derived(q)
 
@@ -59,6 +63,7 @@ def _derived(q: FeatureQuery) -> None:
         "irregularity of purchase timing (std / mean of gaps)",
         "irregular buying (gap variation {gap_cv:.1f}× the mean)",
         stage="derived",
+        unit="ratio",
     )
     q.add(
         ratio(pl.col(RECENCY_DAYS), pl.col(GAP_MEDIAN_DAYS)),

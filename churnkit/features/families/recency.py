@@ -1,4 +1,9 @@
-"""Recency, tenure, signup cohort, and purchases and revenue per window.
+"""Recency, tenure, and purchases and revenue per window.
+
+Tenure (days since the first event) is the customer's age at the cutoff: a signup is
+a customer's first event but for same-day noise, so a separate age since signup would
+repeat it. The age is used rather than the signup month, which as a calendar index
+drifts by construction between any two cutoffs.
 
 Windows come from ``features.windows``: ``(cutoff - w, cutoff]`` (to the second),
 the ``w`` days before it, and a trend between the two.
@@ -23,7 +28,6 @@ from churnkit.features.keys import (
 )
 from churnkit.features.names import PURCHASES_TOTAL, RECENCY_DAYS, REVENUE_TOTAL, TENURE_DAYS
 from churnkit.features.query import (
-    COHORT,
     FIRST_EVENT,
     LAST_EVENT,
     FeatureQuery,
@@ -41,6 +45,7 @@ def build(q: FeatureQuery) -> None:
         "days since the last purchase",
         "no purchase for {recency_days:.0f} days; usual gap {gap_median_days:.0f} days",
         "high",
+        unit="days",
     )
     q.add(
         q.days_since(LAST_EVENT),
@@ -48,6 +53,7 @@ def build(q: FeatureQuery) -> None:
         "days since the customer's last event of any kind",
         "no activity of any kind for {days_since_last_event:.0f} days",
         "high",
+        unit="days",
     )
     q.add(
         q.days_since(FIRST_EVENT),
@@ -55,12 +61,7 @@ def build(q: FeatureQuery) -> None:
         "days since the customer's first event",
         "a customer for {tenure_days:.0f} days",
         "low",
-    )
-    q.add(
-        (pl.col(COHORT).dt.year() * 100 + pl.col(COHORT).dt.month()).cast(pl.Float64),
-        "signup_cohort",
-        "month of signup as YYYYMM (first signup event, else first event)",
-        "signed up in cohort {signup_cohort:.0f}",
+        unit="days",
     )
     _totals(q)
     for w in q.windows:
@@ -122,7 +123,6 @@ FAMILY = Family(
         RECENCY_DAYS,
         "days_since_last_event",
         TENURE_DAYS,
-        "signup_cohort",
         PURCHASES_TOTAL,
         REVENUE_TOTAL,
         "avg_purchase_amount",

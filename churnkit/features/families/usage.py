@@ -21,6 +21,7 @@ def build(q: FeatureQuery) -> None:
         "days since the last product usage event",
         "no product use for {days_since_last_usage:.0f} days",
         "high",
+        unit="days",
     )
     events = q.layout.usage_events
     for i, (event, base) in enumerate(zip(events, _bases(events), strict=True)):
@@ -75,6 +76,7 @@ def _event(q: FeatureQuery, i: int, event: str, base: str) -> None:
         f"days since the last {event} (usage)",
         f"no {event} for {{{base}_days_since:.0f}} days",
         "high",
+        unit="days",
     )
 
 
