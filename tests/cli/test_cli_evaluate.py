@@ -56,11 +56,6 @@ def test_a_backtest_of_a_model_newer_than_any_known_outcome_is_refused(run_cli, 
     assert "learned from events up to 2026-10-31" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the error JSON comes from the --json error boundary (cli._shell.guarded), "
-    "added on the ingest branch",
-)
 def test_an_error_with_json_is_one_json_object_too(run_cli, trained):
     result = run_cli("--workspace", str(trained), "evaluate", "--model", "nope", "--json", expect=5)
     verdict = json.loads(result.stdout)
