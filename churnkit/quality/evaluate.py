@@ -41,6 +41,7 @@ GATE_DIRECTIONS: dict[str, Direction] = {
     "capture_top_decile": "min",
     "auc_involuntary_vs_voluntary": "min",
     "expected_profit": "min",
+    "beats_baseline": "min",  # 1 when the card says the model beat every baseline
     "brier": "max",
     "log_loss": "max",
     "psi": "max",
@@ -178,8 +179,12 @@ def evaluate(
         metrics=scores,
         profit=profit,
         drift=drift,
-        checks=_checks(settings, gates, {**scores, **profit}, drift),
+        checks=_checks(settings, gates, {**scores, **profit, **_beats(model.card_)}, drift),
     )
+
+
+def _beats(card: ModelCard) -> dict[str, float]:
+    return {} if card.beats_baselines is None else {"beats_baseline": float(card.beats_baselines)}
 
 
 def _backtest_date(
