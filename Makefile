@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed
 DEMO_WS ?= .demo-workspace
 ROWS ?= 1000000
 CUSTOMERS ?= 100000
+QUALITY_CUSTOMERS ?= 4000
 ARGS ?=
 CK := $(BIN)/churnkit --workspace $(DEMO_WS) --config configs/sample.yaml --no-progress
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test pytest lint format bench clean
+.PHONY: help install demo test pytest lint format bench bench-quality clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -55,6 +56,9 @@ format: install ## apply ruff fixes and formatting
 bench: install ## benchmarks on generated data (ROWS=1000000); prints ratios
 	$(BIN)/python bench/bench_ingest.py --rows $(ROWS)
 	$(BIN)/python bench/bench_features.py --customers $(CUSTOMERS)
+
+bench-quality: install ## validation AUC vs naive and BG/NBD baselines per sample profile
+	$(BIN)/python bench/bench_quality.py --customers $(QUALITY_CUSTOMERS)
 
 clean: ## remove the venv, caches and demo workspaces
 	rm -rf $(VENV) $(DEMO_WS) .churnkit .pytest_cache .ruff_cache .mypy_cache .hypothesis

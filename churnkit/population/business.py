@@ -119,7 +119,11 @@ def detect_business(
     ).collect(engine="streaming")
     cancels, failed, purchases = (int(v or 0) for v in counts.row(0))
     activity = PURCHASE if purchases > 0 else USAGE_ACTIVITY
-    repeat, share, period = _regular_billing(known, activity, settings.billing_cv_max)
+    if activity == PURCHASE:
+        repeat, share, period = _regular_billing(known, activity, settings.billing_cv_max)
+    else:
+        # Usage rows are aggregates dated by period: their regularity is no billing.
+        repeat, share, period = 0, 0.0, None
     regular = repeat > 0 and share >= settings.billing_share_min
     contractual = cancels > 0 or failed > 0 or regular
     facts = [
@@ -137,7 +141,11 @@ def detect_business(
             + ")"
         )
     if activity != PURCHASE:
-        evidence += "; the log holds no purchases, so usage counts as activity"
+        evidence = (
+            f"non-contractual: {facts[0]}, {facts[1]} and no purchases; the log holds usage "
+            "only, so a customer is active while they use the product and churns when they stop"
+        )
+        contractual = False
     logger.info("business model %s", evidence)
     return BusinessEvidence(
         business_model=CONTRACTUAL if contractual else NON_CONTRACTUAL,
@@ -152,10 +160,15 @@ def detect_business(
 
 
 def resolve_population(business: BusinessEvidence, settings: LabelSettings) -> Population:
-    """``labels.population``, with ``auto`` decided by the business model."""
+    """``labels.population``, with ``auto`` decided by the business model: the active
+    customers of a contractual business, every past buyer of a non-contractual one;
+    the active users of a usage log (there, nobody has bought: "all" would keep every
+    user who ever came, long gone or not)."""
     if settings.population != "auto":
         return settings.population
-    return "active" if business.business_model == CONTRACTUAL else "all"
+    if business.business_model == CONTRACTUAL or business.activity != PURCHASE:
+        return "active"
+    return "all"
 
 
 def _count(n: int, what: str) -> str:
