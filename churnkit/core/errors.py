@@ -90,3 +90,7 @@ class BaselineWarning(ChurnkitWarning):
 
 class WeakModelWarning(ChurnkitWarning):
     """A model saved with ``--force`` although the data could not support it."""
+
+
+class ThinDataWarning(ChurnkitWarning):
+    """Training adapted to short or thin data (one snapshot, a shorter history)."""

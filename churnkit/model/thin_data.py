@@ -106,6 +106,17 @@ def too_few(parts: dict[str, pl.DataFrame], classes: tuple[str, ...], minimum: i
     return reasons
 
 
+def short_classes(
+    parts: dict[str, pl.DataFrame], classes: tuple[str, ...], minimum: int
+) -> list[str]:
+    """The classes with fewer than ``minimum`` customers in some part."""
+    return [
+        c
+        for c in classes
+        if any(class_counts(frame, (c,))[c] < minimum for frame in parts.values())
+    ]
+
+
 def empty_class(parts: dict[str, pl.DataFrame], classes: tuple[str, ...]) -> bool:
     """Whether some part lacks a class altogether (nothing to fit, even with --force)."""
     return any(

@@ -31,6 +31,7 @@ from churnkit.core.errors import (
     FewPositivesWarning,
     LeakageWarning,
     SingleChurnKindWarning,
+    ThinDataWarning,
     WeakModelWarning,
 )
 from churnkit.core.jsonable import jsonable
@@ -175,17 +176,19 @@ def train(
             "the data holds no failed payments: the model is binary (churned vs retained) "
             "and does not split voluntary from involuntary churn"
         )
-    elif thin_data.too_few(
-        {"training": train_frame, "validation": valid_frame},
-        (ChurnType.INVOLUNTARY.value,),
-        settings.train.min_churners,
-    ):
-        binary = True
-        train_frame, valid_frame = _binary(train_frame), _binary(valid_frame)
-        caught.append(
-            f"fewer than {settings.train.min_churners} involuntary churners to learn from: "
-            "the model is binary (churned vs retained)"
+    else:
+        few = thin_data.short_classes(
+            {"training": train_frame, "validation": valid_frame},
+            (ChurnType.VOLUNTARY.value, ChurnType.INVOLUNTARY.value),
+            settings.train.min_churners,
         )
+        if few:
+            binary = True
+            train_frame, valid_frame = _binary(train_frame), _binary(valid_frame)
+            caught.append(
+                f"fewer than {settings.train.min_churners} {' or '.join(few)} churners to "
+                "learn from: the model is binary (churned vs retained)"
+            )
     classes = BINARY if binary else MULTICLASS
     parts = {"training": train_frame, "validation": valid_frame}
     weak_reasons = thin_data.too_few(parts, classes, settings.train.min_churners)
@@ -520,6 +523,8 @@ def _category(message: str) -> type[Warning]:
         return WeakModelWarning
     if "does not beat" in message:
         return BaselineWarning
+    if "only one snapshot" in message or "days of history" in message:
+        return ThinDataWarning
     if "binary" in message:
         return SingleChurnKindWarning
     return FewPositivesWarning
