@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed
 DEMO_WS ?= .demo-workspace
 ROWS ?= 1000000
 CUSTOMERS ?= 100000
+QUALITY_CUSTOMERS ?= 4000
 ARGS ?=
 CK := $(BIN)/churnkit --workspace $(DEMO_WS) --config configs/sample.yaml --no-progress
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test pytest lint format bench fixtures clean
+.PHONY: help install demo test pytest lint format bench bench-quality fixtures clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -59,6 +60,9 @@ bench: install ## benchmarks on generated data (ROWS=1000000); prints ratios
 
 fixtures: install ## rewrite the export corpus in tests/fixtures/exports (seeded)
 	$(BIN)/python tests/fixtures/exports/make_corpus.py
+
+bench-quality: install ## validation AUC vs naive and BG/NBD baselines per sample profile
+	$(BIN)/python bench/bench_quality.py --customers $(QUALITY_CUSTOMERS)
 
 clean: ## remove the venv, caches and demo workspaces
 	rm -rf $(VENV) $(DEMO_WS) .churnkit .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -31,7 +31,10 @@ def predict_command(
 ) -> None:
     """Score every active customer: churn probability and kind, value at risk, drivers.
 
-    Writes one row per customer active at --as-of: customer_id, p_churn, p_voluntary,
+    The population is the model's: the customers active at --as-of for a subscription
+    business, every customer who has bought and not ended for a shop (the business
+    model is in the notes; a model saved with `train --force` is warned about).
+    Writes one row per customer in it: customer_id, p_churn, p_voluntary,
     p_involuntary, churn_type, risk_tier, value, value_at_risk, segment, driver_1..3,
     action, action_reason (and the segment columns, driver_features, as_of), sorted by
     value at risk. churn_type is the likelier churn kind for customers in a risk tier

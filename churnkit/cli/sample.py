@@ -38,17 +38,26 @@ def sample_command(
     force: Annotated[
         bool, typer.Option("--force", help="Write into a directory that already holds files.")
     ] = False,
+    business: Annotated[
+        str,
+        typer.Option(help="Kind of business: subscription, saas (usage-heavy) or retail (a shop)."),
+    ] = "subscription",
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Generate a realistic sample export of a subscription business that also sells
-    one-off items: billing and orders (with failed payments, cancels, refunds and a
-    few messy lines), weekly product usage and referrals.
+    """Generate a realistic sample export.
+
+    subscription (default): a subscription business that also sells one-off items:
+    billing and orders (with failed payments, cancels, refunds and a few messy lines),
+    weekly product usage and referrals. saas: the same with nearly every customer
+    subscribed and heavy weekly usage. retail: a shop's order export (no cancels, no
+    failed payments), customers buying by a Pareto/NBD process.
 
     Example:
 
         churnkit sample --customers 5000 --out data/
 
         churnkit sample --out sample_data --force
+        churnkit sample --business retail --out shop/
 
         churnkit ingest data/transactions.csv --relations data/relations.csv
     """
@@ -61,7 +70,13 @@ def sample_command(
     last_day = end.date() if end is not None else date(2026, 10, 31)
     with state.step(f"simulating {customers:,} customers"):
         result = make_sample(
-            out, customers, seed=seed, end=last_day, months=months, messy_share=messy_share
+            out,
+            customers,
+            seed=seed,
+            end=last_day,
+            months=months,
+            messy_share=messy_share,
+            business=business,
         )
     if json_out:
         state.emit_json(result.to_json())

@@ -25,13 +25,23 @@ def train_command(
         int | None, typer.Option(min=1, help="Churn window in days [labels.horizon].")
     ] = None,
     model: ModelName = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Save the model even when the data cannot support it (marked weak)."
+        ),
+    ] = False,
     json_out: JsonOut = False,
 ) -> None:
     """Train a churn model on leakage-free snapshots and print its validation metrics.
 
     Only events up to --as-of are read. The model tells voluntary churn (cancels,
     lapses) from involuntary churn (failed payments); with no failed payments in the
-    data it is binary (churned vs retained).
+    data it is binary (churned vs retained). The business model decides who is scored:
+    the active customers of a subscription business, every past buyer of a shop
+    (labels.population). The model is compared with a naive and a BG/NBD baseline;
+    with too few churners, or no better than the naive ranking, it is refused (exit 3)
+    unless --force.
 
     \b
     Example:
@@ -55,6 +65,7 @@ def train_command(
             relations=scan_relations(workspace),
             as_of=_options.day(as_of),
             model_name=model,
+            force=force,
         )
     if json_out:
         state.emit_json(result.to_json())

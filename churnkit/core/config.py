@@ -91,6 +91,15 @@ class LabelSettings(Section):
     active_window: int | None = Field(None, ge=1)
     active_window_quantile: float = Field(0.9, gt=0, lt=1)
     grace_period: int = Field(14, ge=0)
+    # Who is scored: `active` (bought within the active window), `all` (every customer
+    # who has bought and not explicitly ended), `auto` (active for a contractual
+    # business, all for a non-contractual one; see churnkit.population.business).
+    population: Literal["auto", "active", "all"] = "auto"
+    # Regular billing: a repeat buyer whose purchase gaps have a coefficient of variation
+    # at most `billing_cv_max` around a billing period; the business is contractual when
+    # at least `billing_share_min` of repeat buyers are billed so.
+    billing_cv_max: float = Field(0.2, gt=0)
+    billing_share_min: float = Field(0.25, gt=0, le=1)
 
 
 class FeatureSettings(Section):
@@ -123,6 +132,19 @@ class TrainSettings(Section):
     # A name, not a path (as churnkit.model.store.check_name checks --model).
     model: str = Field("default", pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
     lightgbm: LightGBMParams = Field(default_factory=LightGBMParams)
+    # History a snapshot cutoff needs before it; with less data, a shorter one down to
+    # `min_history_floor_days` is used (and said).
+    min_history_days: int = Field(60, ge=0)
+    min_history_floor_days: int = Field(28, ge=0)
+    # Refusal (exit 3, no model saved unless --force): fewer than `min_churners` of a
+    # class in the training or validation snapshot, or a validation AUC not above the
+    # naive baseline's by `min_auc_margin`.
+    min_churners: int = Field(10, ge=1)
+    min_auc_margin: float = Field(0.01, ge=0, le=0.5)
+    # `beats_baselines` on the card: validation AUC >= every baseline's + this margin.
+    baseline_margin: float = Field(0.005, ge=0, le=0.5)
+    # One snapshot only: the share of customers (by a seeded customer hash) validated on.
+    holdout_share: float = Field(0.3, gt=0, lt=1)
 
 
 def _default_rfm_segments() -> dict[str, dict[Literal["r", "f", "m"], tuple[int, int]]]:

@@ -82,3 +82,15 @@ class LeakageWarning(ChurnkitWarning):
 
 class DriftWarning(ChurnkitWarning):
     pass
+
+
+class BaselineWarning(ChurnkitWarning):
+    """The model does not beat a simple baseline on its validation snapshot."""
+
+
+class WeakModelWarning(ChurnkitWarning):
+    """A model saved with ``--force`` although the data could not support it."""
+
+
+class ThinDataWarning(ChurnkitWarning):
+    """Training adapted to short or thin data (one snapshot, a shorter history)."""

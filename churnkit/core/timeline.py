@@ -136,7 +136,7 @@ def cutoffs(
             f"the data spans {span} days ({first_event:%Y-%m-%d} to {as_of:%Y-%m-%d}) but a "
             f"{horizon}-day horizon needs at least {needed} days "
             f"({horizon} horizon + {grace} grace + {min_history_days} history)",
-            hint="use a shorter --horizon or ingest more history",
+            hint=_history_hint(span, horizon, grace, min_history_days),
         )
     if len(kept) < count:
         logger.info(
@@ -146,3 +146,16 @@ def cutoffs(
             min_history_days,
         )
     return kept
+
+
+def _history_hint(span: int, horizon: int, grace: int, min_history_days: int) -> str:
+    """What would make a schedule fit: a shorter horizon only when one would."""
+    longest = span - grace - min_history_days
+    more = horizon + grace + min_history_days - span
+    if longest >= 1:
+        return f"use --horizon {longest} or shorter, or ingest at least {more} more days"
+    least = 1 + grace + min_history_days
+    return (
+        f"ingest at least {more} more days of history (even a 1-day horizon needs {least} "
+        f"days: 1 + {grace} grace + {min_history_days} history)"
+    )

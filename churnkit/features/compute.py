@@ -18,7 +18,7 @@ import polars as pl
 
 from churnkit.core.config import FeatureSettings, LabelSettings
 from churnkit.core.errors import ConfigError
-from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, TS, require_columns
+from churnkit.core.schema import AMOUNT, CUSTOMER_ID, KIND, TS, EventKind, require_columns
 from churnkit.core.timeline import naive_utc
 from churnkit.features.families import FAMILIES
 from churnkit.features.layout import FeatureLayout, feature_layout
@@ -26,6 +26,7 @@ from churnkit.features.names import slug
 from churnkit.features.query import FeatureQuery, assemble
 from churnkit.features.spec import FeatureSpec
 from churnkit.population import labels
+from churnkit.population.customer_base import CustomerBaseParams, fit_at
 
 # Re-exported for modules that import them from here.
 __all__ = [
@@ -70,6 +71,7 @@ def compute_features(
     active: pl.LazyFrame | None = None,
     layout: FeatureLayout | None = None,
     label_settings: LabelSettings | None = None,
+    customer_base: CustomerBaseParams | None = None,
 ) -> FeatureSet:
     """Features for every customer seen at or before ``cutoff``.
 
@@ -85,6 +87,8 @@ def compute_features(
     the cutoff). ``relations`` adds the network features; they need the customers
     active at the cutoff, taken from ``active`` (a ``customer_id`` frame) or else
     derived with ``labels.active_customers`` under ``label_settings``.
+    ``customer_base`` holds the BG/NBD parameters; without them they are fitted here
+    on ``events`` (a caller running bucket by bucket passes the ones fitted on all).
     """
     cutoff = naive_utc(cutoff)
     bad = [w for w in settings.windows if w < 1]
@@ -102,8 +106,19 @@ def compute_features(
     )
     if relations is not None and active is None:
         active = _active_at(events, cutoff, label_settings or LabelSettings())
+    if customer_base is None and EventKind.PURCHASE.value in layout.kinds:
+        horizon = (label_settings or LabelSettings()).horizon
+        customer_base = fit_at(events, cutoff, horizon)
     schema = events.collect_schema()
-    q = FeatureQuery(cutoff, layout, settings, schema, relations=relations, active=active)
+    q = FeatureQuery(
+        cutoff,
+        layout,
+        settings,
+        schema,
+        relations=relations,
+        active=active,
+        customer_base=customer_base,
+    )
     families = build_families(q)
     logger.info("%d features at cutoff %s", len(q.specs), cutoff)
     return FeatureSet(frame=assemble(q, events), specs=q.specs, layout=layout, families=families)

@@ -39,6 +39,7 @@ from churnkit.features.keys import (
 )
 from churnkit.features.layout import FeatureLayout
 from churnkit.features.spec import FeatureKind, FeatureSpec, RiskDirection, Unit
+from churnkit.population.customer_base import CustomerBaseParams
 
 US_PER_DAY = 86_400_000_000
 # The longest usage window (``usage_<event>_90d``).
@@ -79,6 +80,8 @@ class FeatureQuery:
     schema: Mapping[str, pl.DataType]
     relations: pl.LazyFrame | None = None
     active: pl.LazyFrame | None = None
+    # BG/NBD parameters fitted on every customer at the cutoff (customer_base family).
+    customer_base: CustomerBaseParams | None = None
     # Plan changes ride in the purchase branch (for downgrades) when plans are known.
     with_plan: bool = field(init=False)
     # The log has a usage quantity column.

@@ -1,8 +1,14 @@
-"""Per-customer frames at a cutoff: the active population, its features and labels.
+"""Per-customer frames at a cutoff: the population, its features and labels.
 
 Training, evaluation, scoring and segmentation all look at customers through
 :func:`active_features`, so the population and the feature columns are defined the
 same way everywhere.
+
+What needs every customer (the business model, the active window, the BG/NBD
+parameters) comes in as frozen parameter objects (``PopulationParams``,
+``CustomerBaseParams``); given those, the rest is computed customer by customer. When
+they are not given they are computed here from ``events``, which must then be the
+whole log.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from churnkit.core.schema import (
 )
 from churnkit.features import FeatureLayout, FeatureSet, FeatureSpec, compute_features
 from churnkit.population import labels
+from churnkit.population.business import PopulationParams
+from churnkit.population.customer_base import CustomerBaseParams, fit_at
 
 CUTOFF = "cutoff"
 
@@ -49,6 +57,8 @@ class Snapshot:
     frame: pl.DataFrame
     specs: dict[str, FeatureSpec]
     layout: FeatureLayout
+    population: PopulationParams | None = None
+    customer_base: CustomerBaseParams | None = None
 
     @property
     def features(self) -> list[str]:
@@ -67,12 +77,18 @@ def active_features(
     relations: pl.LazyFrame | None,
     layout: FeatureLayout | None = None,
     with_labels: bool = False,
+    population: PopulationParams | None = None,
+    customer_base: CustomerBaseParams | None = None,
 ) -> Snapshot:
-    """Features (and optionally labels) of the customers active at ``cutoff``."""
-    window = labels.active_window_days(events, cutoff, settings.labels)
-    active = labels.active_customers(
-        events, cutoff, active_window=window, grace=settings.labels.grace_period
-    ).collect(engine="streaming")
+    """Features (and optionally labels) of the population at ``cutoff``: the customers
+    active there, or every customer who has bought and not ended (``population``)."""
+    if population is None:
+        population = labels.population_params(events, cutoff, settings.labels)
+    if customer_base is None:
+        customer_base = fit_at(events, cutoff, settings.labels.horizon)
+    active = labels.population_at(events, cutoff, population, settings.labels.grace_period).collect(
+        engine="streaming"
+    )
     feature_set: FeatureSet = compute_features(
         events,
         cutoff,
@@ -81,6 +97,7 @@ def active_features(
         active=active.lazy(),
         layout=layout,
         label_settings=settings.labels,
+        customer_base=customer_base,
     )
     frame = active.lazy().join(feature_set.frame, on=CUSTOMER_ID, how="left")
     if with_labels:
@@ -90,12 +107,15 @@ def active_features(
             horizon=settings.labels.horizon,
             grace=settings.labels.grace_period,
             active=active.lazy(),
+            activity=population.activity,
         ).with_columns(pl.col(CHURN_TYPE).cast(pl.String))
         frame = frame.join(outcome, on=CUSTOMER_ID, how="left")
     # Polars 2.1's streaming engine panics on the network-feature joins here; the
     # in-memory engine is correct and the frame is one row per active customer.
     collected = frame.sort(CUSTOMER_ID).collect(engine="in-memory")
-    return Snapshot(cutoff, collected, feature_set.specs, feature_set.layout)
+    return Snapshot(
+        cutoff, collected, feature_set.specs, feature_set.layout, population, customer_base
+    )
 
 
 def as_binary(churn_type: pl.Series) -> pl.Series:

@@ -122,6 +122,26 @@ class TrainingRecord:
     calibration_curve: tuple[CalibrationBin, ...] = ()
     feature_deciles: Mapping[str, tuple[DecileBin, ...]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # Who the model scores: the business model the data showed and why, the population
+    # (active / all) and the event kinds that count as activity.
+    business_model: str | None = None
+    business_evidence: str | None = None
+    population: str | None = None
+    activity: tuple[str, ...] = ()
+    # How the model was validated: out of time, or on a customer-hash split of a
+    # single snapshot; and the history each cutoff had at least.
+    validation: str | None = None
+    min_history_days: int | None = None
+    # BG/NBD parameters at the latest cutoff, its baseline metrics on the validation
+    # snapshot, and whether the model beat every baseline by the configured margin.
+    customer_base: Mapping[str, Any] | None = None
+    customer_base_baseline: Mapping[str, float | None] = field(default_factory=dict)
+    beats_baselines: bool | None = None
+    # Expected calibration error over deciles of predicted risk (validation snapshot).
+    calibration_error: float | None = None
+    # Saved with --force although the data could not support a model, and why.
+    weak: bool = False
+    weak_reasons: tuple[str, ...] = ()
 
     def training_fields(self) -> dict[str, Any]:
         """The record's fields by name, to carry them into a card."""
@@ -279,6 +299,18 @@ class ModelCard(TrainingRecord):
                 n: [dataclasses.asdict(b) for b in bins] for n, bins in self.feature_deciles.items()
             },
             "warnings": list(self.warnings),
+            "business_model": self.business_model,
+            "business_evidence": self.business_evidence,
+            "population": self.population,
+            "activity": list(self.activity) if self.activity else None,
+            "validation": self.validation,
+            "min_history_days": self.min_history_days,
+            "customer_base": None if self.customer_base is None else dict(self.customer_base),
+            "customer_base_baseline": dict(self.customer_base_baseline) or None,
+            "beats_baselines": self.beats_baselines,
+            "calibration_error": self.calibration_error,
+            "weak": self.weak or None,
+            "weak_reasons": list(self.weak_reasons) or None,
         }
         # Training fields a card does not record are left out, as they always were.
         recorded = {k: v for k, v in training.items() if v is not None}
@@ -326,6 +358,18 @@ def _parse(data: Mapping[str, Any]) -> dict[str, Any]:
         "calibration_curve": _opt(data, "calibration_curve", _calibration_curve) or (),
         "feature_deciles": _opt(data, "feature_deciles", lambda v: _mapping(v, _deciles)) or {},
         "warnings": _opt(data, "warnings", _strings) or (),
+        "business_model": _opt(data, "business_model", _str),
+        "business_evidence": _opt(data, "business_evidence", _str),
+        "population": _opt(data, "population", _str),
+        "activity": _opt(data, "activity", _strings) or (),
+        "validation": _opt(data, "validation", _str),
+        "min_history_days": _opt(data, "min_history_days", _int),
+        "customer_base": _opt(data, "customer_base", lambda v: _mapping(v, lambda x: x)),
+        "customer_base_baseline": _opt(data, "customer_base_baseline", _optional_numbers) or {},
+        "beats_baselines": _opt(data, "beats_baselines", _bool),
+        "calibration_error": _opt(data, "calibration_error", _number),
+        "weak": _opt(data, "weak", _bool) or False,
+        "weak_reasons": _opt(data, "weak_reasons", _strings) or (),
     }
 
 
@@ -363,6 +407,12 @@ def _str(value: Any) -> str:
 def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {value!r}")
     return value
 
 

@@ -2,13 +2,18 @@
 
 Only events at or before ``as_of`` are ever read, so a file that also holds later
 events gives the same model, bit for bit. Snapshots are taken at cutoffs
-``<= as_of - horizon - grace`` (see ``timeline.cutoffs``); the latest one is held out
-to choose the number of boosting rounds and to measure the model against naive
-baselines, then the model is refit on every snapshot with that many rounds.
+``<= as_of - horizon - grace`` (see ``thin_data.schedule``); the latest one is held
+out to choose the number of boosting rounds and to measure the model against the
+naive and customer-base baselines (``baselines``), then the model is refit on every
+snapshot with that many rounds. With a single snapshot, a seeded customer-hash share
+of it is held out instead. The business model (``population.business``) decides who
+is in each snapshot: the active customers of a contractual business, every past
+buyer of a non-contractual one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -21,19 +26,21 @@ import polars as pl
 
 from churnkit.core.config import Settings
 from churnkit.core.errors import (
+    BaselineWarning,
     DataError,
     FewPositivesWarning,
     LeakageWarning,
     SingleChurnKindWarning,
+    ThinDataWarning,
+    WeakModelWarning,
 )
 from churnkit.core.jsonable import jsonable
-from churnkit.core.schema import CHURN_TYPE, TS, ChurnType
-from churnkit.core.timeline import cutoffs, events_until, resolve_as_of
+from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, KIND, TS, ChurnType, EventKind
+from churnkit.core.timeline import events_until, resolve_as_of
 from churnkit.core.workspace import Workspace
 from churnkit.features import FeatureLayout, feature_layout
-from churnkit.features.names import FAILED_PAYMENTS_30D, FAILED_PAYMENTS_90D, RECENCY_DAYS
 from churnkit.features.snapshot import CUTOFF, Snapshot, active_features, as_binary
-from churnkit.model import metrics, store
+from churnkit.model import baselines, metrics, store, thin_data
 from churnkit.model.card import (
     BINARY,
     MULTICLASS,
@@ -44,14 +51,14 @@ from churnkit.model.card import (
 )
 from churnkit.model.lightgbm import ChurnModel
 from churnkit.population import labels
+from churnkit.population.business import CONTRACTUAL, BusinessEvidence, detect_business
 
 log = logging.getLogger(__name__)
 
 FEW_CHURNERS = 30
 TOO_GOOD_AUC = 0.99
 TOO_GOOD_SINGLE_FEATURE = 0.98
-RECENCY = RECENCY_DAYS
-FAILED_FLAG = (FAILED_PAYMENTS_90D, FAILED_PAYMENTS_30D, "unrecovered_failure_streak")
+OUT_OF_TIME = thin_data.OUT_OF_TIME
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,23 @@ class TrainResult:
     best_iteration: int
     features: tuple[str, ...]
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    business_model: str = CONTRACTUAL
+    business_evidence: str = ""
+    population: str = "active"
+    validation: str = OUT_OF_TIME
+    customer_base_baseline: dict[str, float] = field(default_factory=dict)
+    customer_base: dict[str, Any] | None = None
+    beats_baselines: bool = True
+    calibration_error: float = float("nan")
+    weak: bool = False
+    weak_reasons: tuple[str, ...] = ()
+    buyers: int = 0
+    scored_buyers: int = 0
+
+    @property
+    def scored_share(self) -> float:
+        """Share of the customers who have bought by the latest cutoff that it scores."""
+        return self.scored_buyers / self.buyers if self.buyers else float("nan")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,11 +102,22 @@ class TrainResult:
             "classes": list(self.classes),
             "as_of": self.as_of.isoformat(),
             "horizon": self.horizon,
+            "business_model": self.business_model,
+            "business_evidence": self.business_evidence,
+            "population": self.population,
             "cutoffs": [c.isoformat() for c in self.cutoffs],
             "validation_cutoff": self.cutoffs[-1].isoformat(),
+            "validation": self.validation,
             "snapshots": self.snapshot_counts,
             "metrics": jsonable(self.metrics),
             "baseline": jsonable(self.baseline),
+            "customer_base_baseline": jsonable(self.customer_base_baseline),
+            "customer_base": jsonable(self.customer_base),
+            "beats_baselines": self.beats_baselines,
+            "calibration_error": jsonable(self.calibration_error),
+            "scored_share": jsonable(self.scored_share),
+            "weak": self.weak,
+            "weak_reasons": list(self.weak_reasons),
             "best_iteration": self.best_iteration,
             "features": list(self.features),
             "warnings": list(self.warnings),
@@ -97,41 +132,70 @@ def train(
     relations: pl.LazyFrame | None = None,
     as_of: datetime | None = None,
     model_name: str | None = None,
+    force: bool = False,
 ) -> TrainResult:
-    """Train and save a churn model as of ``as_of`` (default: the last event's day)."""
+    """Train and save a churn model as of ``as_of`` (default: the last event's day).
+
+    Refuses (``DataError``, exit 3, nothing saved) when the data cannot support a
+    model (see ``thin_data`` and ``_weakness``); ``force`` saves it anyway, marked weak.
+    """
     name = store.check_name(model_name or settings.train.model)
     as_of = resolve_as_of(events, as_of)
     known = events_until(events, as_of)
     lab = settings.labels
     first_event = known.select(pl.col(TS).min()).collect().item()
-    schedule = cutoffs(
-        as_of,
-        horizon=lab.horizon,
-        grace=lab.grace_period,
-        count=settings.train.snapshots,
-        step_days=settings.train.step_days,
-        first_event=first_event,
-    )
+    plan = thin_data.schedule(as_of, first_event, settings)
+    schedule = plan.cutoffs
+    caught: list[str] = [plan.note] if plan.note else []
+    business = detect_business(known, as_of, lab)
     binary = not labels.has_failed_payments(known)
     layout = feature_layout(known, schedule[-1], settings.features)
-    snapshots = [_snapshot(known, c, settings, relations, layout, binary) for c in schedule]
-    specs = snapshots[-1].specs
+    snapshots = [
+        _snapshot(known, c, settings, relations, layout, binary, business) for c in schedule
+    ]
+    latest = snapshots[-1]
+    specs = latest.specs
     features = list(specs)
-    train_frame = pl.concat([s.frame for s in snapshots[:-1]], how="vertical_relaxed")
-    valid_frame = snapshots[-1].frame
-    caught: list[str] = []
+    if len(snapshots) > 1:
+        validation = thin_data.OUT_OF_TIME
+        train_frame = pl.concat([s.frame for s in snapshots[:-1]], how="vertical_relaxed")
+        valid_frame = latest.frame
+    else:
+        validation = thin_data.HASH_SPLIT
+        share = settings.train.holdout_share
+        train_frame, valid_frame = thin_data.split_one_snapshot(
+            latest.frame, share, settings.train.seed
+        )
+        caught.append(
+            f"only one snapshot fits the history ({schedule[-1]:%Y-%m-%d}): the model is "
+            f"validated on {share:.0%} of its customers (a seeded customer-hash split), "
+            "not out of time"
+        )
     if binary:
         caught.append(
             "the data holds no failed payments: the model is binary (churned vs retained) "
             "and does not split voluntary from involuntary churn"
         )
-    if train_frame.height == 0:
-        # One snapshot only: validate on it and train on it too (stated in the output).
-        caught.append("only one snapshot fits the history: validation is in-sample")
-        train_frame = valid_frame
-    _require_churners(train_frame, valid_frame, schedule[-1])
+    else:
+        few = thin_data.short_classes(
+            {"training": train_frame, "validation": valid_frame},
+            (ChurnType.VOLUNTARY.value, ChurnType.INVOLUNTARY.value),
+            settings.train.min_churners,
+        )
+        if few:
+            binary = True
+            train_frame, valid_frame = _binary(train_frame), _binary(valid_frame)
+            caught.append(
+                f"fewer than {settings.train.min_churners} {' or '.join(few)} churners to "
+                "learn from: the model is binary (churned vs retained)"
+            )
+    classes = BINARY if binary else MULTICLASS
+    parts = {"training": train_frame, "validation": valid_frame}
+    weak_reasons = thin_data.too_few(parts, classes, settings.train.min_churners)
+    if thin_data.empty_class(parts, classes) or (weak_reasons and not force):
+        raise _refusal(weak_reasons or thin_data.too_few(parts, classes, 1), schedule[-1])
 
-    validated, final = _fit(train_frame, valid_frame, snapshots[-1], settings, binary=binary)
+    validated, final = _fit(train_frame, valid_frame, latest, settings, binary=binary)
     if validated.mode == "binary" and not binary:
         caught.append(
             "only one churn kind occurs in the training labels: the model is binary "
@@ -141,10 +205,35 @@ def train(
     y_valid = _labels_for(validated, valid_frame[CHURN_TYPE])
     scores = metrics.multiclass_metrics(y_valid.to_numpy(), proba, validated.classes_)
     train_rate = float(np.mean((train_frame[CHURN_TYPE] != ChurnType.RETAINED.value).to_numpy()))
-    baseline = _baseline(valid_frame, y_valid, train_rate)
+    baseline = baselines.naive_baseline(valid_frame, y_valid, train_rate)
+    cb_baseline: dict[str, float] = {}
+    if latest.customer_base is not None:
+        cb_scores = baselines.customer_base_scores(
+            known, schedule[-1], valid_frame[CUSTOMER_ID], latest.customer_base
+        )
+        cb_baseline = baselines.customer_base_baseline(y_valid, cb_scores)
+    compared = {baselines.NAIVE: baseline, baselines.CUSTOMER_BASE: cb_baseline}
+    beats, best = baselines.beats_baselines(
+        scores.get("auc", float("nan")), compared, settings.train.baseline_margin
+    )
+    if not beats:
+        caught.append(
+            f"the model does not beat the {best.replace('_', ' ') if best else 'best'} "
+            f"baseline: validation AUC {scores.get('auc', float('nan')):.3f} against "
+            f"{compared[best or baselines.NAIVE].get('auc', float('nan')):.3f} "
+            f"(margin {settings.train.baseline_margin})"
+        )
+    weak_reasons += _weakness(scores, baseline, settings)
+    if weak_reasons and not force:
+        raise _refusal(weak_reasons, schedule[-1])
+    if weak_reasons:
+        caught.append("saved with --force although " + "; ".join(weak_reasons))
     caught += _sanity_warnings(scores, valid_frame, y_valid, features)
+    curve = calibration_curve(y_valid, 1.0 - proba[:, 0])
+    ece = baselines.expected_calibration_error(curve)
 
     counts = {c.cutoff.date().isoformat(): _class_counts(c.frame) for c in snapshots}
+    cb_params = None if latest.customer_base is None else latest.customer_base.to_dict()
     record = TrainingRecord(
         as_of=as_of,
         horizon=lab.horizon,
@@ -165,13 +254,26 @@ def train(
         metrics=jsonable(scores),
         baseline=jsonable(baseline),
         validation_best_iteration=validated.best_iteration_,
-        calibration_curve=calibration_curve(y_valid, 1.0 - proba[:, 0]),
+        calibration_curve=curve,
         feature_deciles=feature_deciles(valid_frame, y_valid, _top_features(final, 6)),
         warnings=tuple(caught),
+        business_model=business.business_model,
+        business_evidence=business.evidence,
+        population=_population(latest),
+        activity=business.activity,
+        validation=validation,
+        min_history_days=plan.min_history_days,
+        customer_base=jsonable(cb_params),
+        customer_base_baseline=jsonable(cb_baseline),
+        beats_baselines=beats,
+        calibration_error=jsonable(ece),
+        weak=bool(weak_reasons),
+        weak_reasons=tuple(weak_reasons),
     )
     store.save_model(final, workspace, name, record)
     for message in caught:
         warnings.warn(message, _category(message), stacklevel=2)
+    buyers = _buyers(known, schedule[-1])
     return TrainResult(
         model_dir=store.model_dir(workspace, name),
         model_name=name,
@@ -186,7 +288,71 @@ def train(
         best_iteration=validated.best_iteration_,
         features=tuple(features),
         warnings=tuple(caught),
+        business_model=business.business_model,
+        business_evidence=business.evidence,
+        population=_population(latest),
+        validation=validation,
+        customer_base_baseline=cb_baseline,
+        customer_base=cb_params,
+        beats_baselines=beats,
+        calibration_error=ece,
+        weak=bool(weak_reasons),
+        weak_reasons=tuple(weak_reasons),
+        buyers=buyers,
+        scored_buyers=_scored_buyers(known, schedule[-1], latest.frame[CUSTOMER_ID]),
     )
+
+
+def _population(snap: Snapshot) -> str:
+    return snap.population.population if snap.population is not None else "active"
+
+
+def _binary(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(as_binary(frame[CHURN_TYPE]))
+
+
+def _weakness(scores: dict[str, float], naive: dict[str, float], settings: Settings) -> list[str]:
+    """Why the validated model is no model: not above the naive ranking by the margin."""
+    auc = scores.get("auc", float("nan"))
+    floor = naive.get("auc", 0.5)
+    floor = floor if np.isfinite(floor) else 0.5
+    margin = settings.train.min_auc_margin
+    if np.isfinite(auc) and auc > floor + margin:
+        return []
+    return [
+        f"validation AUC {auc:.3f} is not above the naive baseline's {floor:.3f} by "
+        f"{margin} (train.min_auc_margin)"
+    ]
+
+
+def _refusal(reasons: list[str], cutoff: datetime) -> DataError:
+    return DataError(
+        f"the data cannot support a model (latest cutoff {cutoff:%Y-%m-%d}): " + "; ".join(reasons),
+        hint="ingest more customers or history, or change --horizon; --force saves the "
+        "model anyway, marked weak",
+    )
+
+
+def _buyers(known: pl.LazyFrame, cutoff: datetime) -> int:
+    """Customers with a purchase at or before ``cutoff``."""
+    return int(
+        events_until(known, cutoff)
+        .filter(pl.col(KIND) == EventKind.PURCHASE.value)
+        .select(pl.col(CUSTOMER_ID).n_unique())
+        .collect(engine="streaming")
+        .item()
+    )
+
+
+def _scored_buyers(known: pl.LazyFrame, cutoff: datetime, scored: pl.Series) -> int:
+    buyers = (
+        events_until(known, cutoff)
+        .filter(pl.col(KIND) == EventKind.PURCHASE.value)
+        .select(CUSTOMER_ID)
+        .unique()
+        .collect(engine="streaming")
+    )
+    return int(buyers[CUSTOMER_ID].is_in(scored.implode()).sum())
 
 
 def _fit(
@@ -236,56 +402,27 @@ def _snapshot(
     relations: pl.LazyFrame | None,
     layout: FeatureLayout,
     binary: bool,
+    business: BusinessEvidence,
 ) -> Snapshot:
+    population = labels.population_params(events, cutoff, settings.labels, business)
     snap = active_features(
-        events, cutoff, settings=settings, relations=relations, layout=layout, with_labels=True
+        events,
+        cutoff,
+        settings=settings,
+        relations=relations,
+        layout=layout,
+        with_labels=True,
+        population=population,
     )
     frame = snap.frame.with_columns(pl.lit(cutoff).alias(CUTOFF))
     if binary:
         frame = frame.with_columns(as_binary(frame[CHURN_TYPE]))
-    log.info("snapshot %s: %d active customers", cutoff.date(), frame.height)
-    return Snapshot(cutoff, frame, snap.specs, snap.layout)
-
-
-def _require_churners(train: pl.DataFrame, valid: pl.DataFrame, cutoff: datetime) -> None:
-    for name, frame in (("training", train), ("validation", valid)):
-        churned = frame.filter(pl.col(CHURN_TYPE) != ChurnType.RETAINED.value).height
-        if frame.height == 0 or churned == 0 or churned == frame.height:
-            raise DataError(
-                f"the {name} snapshots (latest cutoff {cutoff:%Y-%m-%d}) hold "
-                f"{frame.height} active customers of whom {churned} churned: "
-                "nothing to learn from",
-                hint="ingest more history or customers, or change --horizon",
-            )
+    log.info("snapshot %s: %d customers", cutoff.date(), frame.height)
+    return dataclasses.replace(snap, frame=frame)
 
 
 def _labels_for(model: ChurnModel, churn_type: pl.Series) -> pl.Series:
     return as_binary(churn_type) if model.mode == "binary" else churn_type
-
-
-def _baseline(frame: pl.DataFrame, y: pl.Series, train_rate: float) -> dict[str, float]:
-    """What a naive analyst gets: rank by days since the last purchase, call customers
-    with failed payments involuntary, and predict the training churn rate for all."""
-    churned = (y != ChurnType.RETAINED.value).to_numpy()
-    out: dict[str, float] = {}
-    constant = np.full(len(churned), train_rate)
-    calibration = metrics.binary_metrics(churned, constant, probability=True)
-    recency = None
-    if RECENCY in frame.columns:
-        recency = metrics.recency_baseline(frame[RECENCY].to_numpy())
-        out.update(metrics.binary_metrics(churned, recency))
-        out["auc_voluntary"] = metrics.auc((y == ChurnType.VOLUNTARY.value).to_numpy(), recency)
-        out["auc_churned"] = out["auc"]
-    out["brier"], out["log_loss"] = calibration["brier"], calibration["log_loss"]
-    flag = next((c for c in FAILED_FLAG if c in frame.columns), None)
-    if flag is not None:
-        failed = metrics.failed_payment_baseline(frame[flag].fill_null(0).to_numpy())
-        involuntary = (y == ChurnType.INVOLUNTARY.value).to_numpy()
-        out["auc_involuntary"] = metrics.auc(involuntary, failed)
-        kinds = y.is_in([ChurnType.VOLUNTARY.value, ChurnType.INVOLUNTARY.value]).to_numpy()
-        if kinds.any():
-            out["auc_involuntary_vs_voluntary"] = metrics.auc(involuntary[kinds], failed[kinds])
-    return out
 
 
 def _sanity_warnings(
@@ -385,6 +522,12 @@ def _top_features(model: ChurnModel, n: int) -> list[str]:
 def _category(message: str) -> type[Warning]:
     if "leakage" in message:
         return LeakageWarning
+    if message.startswith("saved with --force"):
+        return WeakModelWarning
+    if "does not beat" in message:
+        return BaselineWarning
+    if "only one snapshot" in message or "days of history" in message:
+        return ThinDataWarning
     if "binary" in message:
         return SingleChurnKindWarning
     return FewPositivesWarning

@@ -12,6 +12,17 @@ tie rules it leaves open made explicit:
 Data before the cutoff is read through ``timeline.events_until``; the label window
 through ``timeline.events_between(cutoff, cutoff + horizon + grace)``. Nothing
 after ``cutoff + horizon + grace`` is ever read.
+
+*Activity* is a purchase, except in a log with no purchase at all (a usage export on
+its own), where it is a usage row: there a customer is active while they use the
+product, and churns when they stop (``business.BusinessEvidence.activity``). Every
+function below takes the activity kinds, purchases by default.
+
+Which customers form the population at a cutoff is decided in two phases:
+``population_params`` reads all customers once (the business model and the active
+window) into a frozen ``PopulationParams``; ``active_customers`` and
+``label_window`` then work customer by customer, so any bucket of customers can run
+them on its own.
 """
 
 from __future__ import annotations
@@ -25,6 +36,14 @@ import polars as pl
 from churnkit.core.config import LabelSettings
 from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, KIND, TS, ChurnType, EventKind
 from churnkit.core.timeline import events_between, events_until
+from churnkit.population.business import (
+    PURCHASE,
+    BusinessEvidence,
+    Population,
+    PopulationParams,
+    detect_business,
+    resolve_population,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +55,26 @@ CHURN_TYPE_DTYPE = pl.Enum([t.value for t in ChurnType])
 
 _US_PER_DAY = 86_400_000_000
 
-_PURCHASE = pl.col(KIND) == EventKind.PURCHASE.value
 _FAILED = pl.col(KIND) == EventKind.PAYMENT_FAILED.value
 _CANCEL = pl.col(KIND) == EventKind.CANCEL.value
-# The kinds the active and churn definitions look at.
-_DECIDING = _PURCHASE | _FAILED | _CANCEL
+
+
+def _is_activity(activity: tuple[str, ...]) -> pl.Expr:
+    if activity == PURCHASE:
+        return pl.col(KIND) == EventKind.PURCHASE.value
+    return pl.col(KIND).is_in(list(activity))
+
+
+def _deciding(activity: tuple[str, ...]) -> pl.Expr:
+    """The kinds the active and churn definitions look at."""
+    return _is_activity(activity) | _FAILED | _CANCEL
 
 
 def _last(cond: pl.Expr) -> pl.Expr:
     return pl.when(cond).then(pl.col(TS)).max()
 
 
-def median_gap_days(events: pl.LazyFrame) -> pl.LazyFrame:
+def median_gap_days(events: pl.LazyFrame, activity: tuple[str, ...] = PURCHASE) -> pl.LazyFrame:
     """Per customer, the median gap in days between distinct purchase timestamps.
 
     Line items of one order share a timestamp, so gaps of zero are not gaps.
@@ -57,7 +84,7 @@ def median_gap_days(events: pl.LazyFrame) -> pl.LazyFrame:
     # Gaps by slicing (vectorised) rather than ``list.diff``.
     gaps = times.list.slice(1) - times.list.head(times.list.len() - 1)
     return (
-        events.filter(_PURCHASE)
+        events.filter(_is_activity(activity))
         .group_by(CUSTOMER_ID)
         .agg(pl.col(TS).cast(pl.Int64).alias("_times"))
         .with_columns(times.list.unique().list.sort())
@@ -65,7 +92,12 @@ def median_gap_days(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def active_window_days(events: pl.LazyFrame, cutoff: datetime, settings: LabelSettings) -> int:
+def active_window_days(
+    events: pl.LazyFrame,
+    cutoff: datetime,
+    settings: LabelSettings,
+    activity: tuple[str, ...] = PURCHASE,
+) -> int:
     """How recently a customer must have bought to count as active at ``cutoff``.
 
     ``labels.active_window`` when set; otherwise the ``active_window_quantile`` of
@@ -75,7 +107,7 @@ def active_window_days(events: pl.LazyFrame, cutoff: datetime, settings: LabelSe
     """
     if settings.active_window is not None:
         return settings.active_window
-    gaps = median_gap_days(events_until(events, cutoff))
+    gaps = median_gap_days(events_until(events, cutoff), activity)
     q = (
         gaps.select(pl.col("median_gap_days").quantile(settings.active_window_quantile, "linear"))
         .collect(engine="streaming")
@@ -90,13 +122,13 @@ def active_window_days(events: pl.LazyFrame, cutoff: datetime, settings: LabelSe
     return window
 
 
-def status_aggs() -> list[pl.Expr]:
+def status_aggs(activity: tuple[str, ...] = PURCHASE) -> list[pl.Expr]:
     """Per-customer aggregations the "has the customer ended?" test needs.
 
     ``_first_unrecovered`` is the first failed payment after the last purchase
     (a failure with a purchase at or after it is recovered).
     """
-    last_purchase = _last(_PURCHASE)
+    last_purchase = _last(_is_activity(activity))
     unrecovered = _FAILED & (last_purchase.is_null() | (pl.col(TS) > last_purchase))
     return [
         last_purchase.alias("_last_purchase"),
@@ -120,19 +152,62 @@ def ended_expr(cutoff: datetime, grace: int) -> pl.Expr:
 
 
 def active_customers(
-    events: pl.LazyFrame, cutoff: datetime, *, active_window: int, grace: int
+    events: pl.LazyFrame,
+    cutoff: datetime,
+    *,
+    active_window: int,
+    grace: int,
+    activity: tuple[str, ...] = PURCHASE,
+    population: Population = "active",
 ) -> pl.LazyFrame:
-    """Customers active at ``cutoff``: seen at or before it, not already ended, and
-    with a purchase within ``active_window`` days. One column, ``customer_id``."""
-    recent = pl.col("_last_purchase") > cutoff - timedelta(days=active_window)
+    """The population at ``cutoff``, one column ``customer_id``: customers seen at or
+    before it and not already ended, with a purchase (activity) within
+    ``active_window`` days (``population="active"``) or at any time (``"all"``)."""
+    last = pl.col("_last_purchase")
+    if population == "all":
+        recent = last.is_not_null()
+    else:
+        recent = last > cutoff - timedelta(days=active_window)
     return (
         events_until(events, cutoff)
         # Only these kinds decide; anyone active has a purchase, so nobody is lost.
-        .filter(_DECIDING)
+        .filter(_deciding(activity))
         .group_by(CUSTOMER_ID)
-        .agg(status_aggs())
+        .agg(status_aggs(activity))
         .filter(recent.fill_null(False) & ~ended_expr(cutoff, grace))
         .select(CUSTOMER_ID)
+    )
+
+
+def population_params(
+    events: pl.LazyFrame,
+    cutoff: datetime,
+    settings: LabelSettings,
+    business: BusinessEvidence | None = None,
+) -> PopulationParams:
+    """The first phase at ``cutoff``: the business model (``business``, else detected
+    from the events up to the cutoff), the population it implies under
+    ``labels.population``, and the active window, all from every customer."""
+    if business is None:
+        business = detect_business(events, cutoff, settings)
+    return PopulationParams(
+        business=business,
+        population=resolve_population(business, settings),
+        active_window=active_window_days(events, cutoff, settings, business.activity),
+    )
+
+
+def population_at(
+    events: pl.LazyFrame, cutoff: datetime, params: PopulationParams, grace: int
+) -> pl.LazyFrame:
+    """The second phase: ``active_customers`` under ``params`` (bucket-local)."""
+    return active_customers(
+        events,
+        cutoff,
+        active_window=params.active_window,
+        grace=grace,
+        activity=params.activity,
+        population=params.population,
     )
 
 
@@ -143,6 +218,7 @@ def label_window(
     horizon: int,
     grace: int,
     active: pl.LazyFrame | None = None,
+    activity: tuple[str, ...] = PURCHASE,
 ) -> pl.LazyFrame:
     """``customer_id, churn_type`` for the population at ``cutoff``.
 
@@ -161,15 +237,16 @@ def label_window(
     window_end = cutoff + timedelta(days=horizon)
     look_end = window_end + timedelta(days=grace)
     in_window = pl.col(TS) <= window_end
-    last_purchase = _last(_PURCHASE)
+    bought = _is_activity(activity)
+    last_purchase = _last(bought)
     after_last_purchase = last_purchase.is_null() | (pl.col(TS) > last_purchase)
     outcome = (
         events_between(events, cutoff, look_end)
-        .filter(_DECIDING)
+        .filter(_deciding(activity))
         .group_by(CUSTOMER_ID)
         .agg(
             last_purchase.alias("_p"),
-            (_PURCHASE & in_window).any().alias("_bought"),
+            (bought & in_window).any().alias("_bought"),
             (_FAILED & in_window).any().alias("_failed"),
             pl.when(_FAILED & in_window & after_last_purchase)
             .then(pl.col(TS))
@@ -216,13 +293,14 @@ def has_failed_payments(events: pl.LazyFrame) -> bool:
 def labelled_population(
     events: pl.LazyFrame, cutoff: datetime, settings: LabelSettings
 ) -> pl.LazyFrame:
-    """Labels for the customers active at ``cutoff``, with the configured windows."""
-    window = active_window_days(events, cutoff, settings)
-    active = active_customers(events, cutoff, active_window=window, grace=settings.grace_period)
+    """Labels for the population at ``cutoff``, with the configured windows."""
+    params = population_params(events, cutoff, settings)
+    active = population_at(events, cutoff, params, settings.grace_period)
     return label_window(
         events,
         cutoff,
         horizon=settings.horizon,
         grace=settings.grace_period,
         active=active,
+        activity=params.activity,
     )

@@ -33,7 +33,7 @@ import numpy.typing as npt
 import polars as pl
 
 from churnkit.core.config import Settings
-from churnkit.core.errors import DataError, DriftWarning, ModelError
+from churnkit.core.errors import DataError, DriftWarning, ModelError, WeakModelWarning
 from churnkit.core.schema import KIND, ChurnType, EventKind
 from churnkit.core.timeline import events_until
 from churnkit.features import FeatureLayout
@@ -102,7 +102,10 @@ def score_population(
     layout, horizon, grace = population_terms(card)
     _require_source_columns(events, layout, card.name)
     notes = _check_classes(model, layout, events_until(events, as_of), as_of)
-    lab = settings.labels.model_copy(update={"horizon": horizon, "grace_period": grace})
+    lab = settings.labels.model_copy(
+        update={"horizon": horizon, "grace_period": grace, **_population_of(card)}
+    )
+    notes += _model_notes(card)
     snap = active_features(
         events,
         as_of,
@@ -120,6 +123,26 @@ def score_population(
     _require_features(model.feature_names_, frame.columns, relations, card.name)
     proba = model.predict_proba(frame.select(model.feature_names_))
     return ScoredPopulation(model, as_of, horizon, grace, frame, proba, tuple(notes))
+
+
+def _population_of(card: ModelCard) -> dict[str, str]:
+    """Score the population the model was trained on (active, or every past buyer)."""
+    return {"population": card.population} if card.population in ("active", "all") else {}
+
+
+def _model_notes(card: ModelCard) -> list[str]:
+    """The business model the model was trained for; a warning when it is weak."""
+    notes = []
+    if card.business_evidence:
+        notes.append(f"business model {card.business_evidence}")
+    if card.weak:
+        message = (
+            f"model {card.name!r} was saved with --force although the data could not "
+            f"support it ({'; '.join(card.weak_reasons)}): treat its scores with care"
+        )
+        warnings.warn(message, WeakModelWarning, stacklevel=3)
+        notes.append(message)
+    return notes
 
 
 def refuse_if_trained_after(card: ModelCard, as_of: datetime) -> None:

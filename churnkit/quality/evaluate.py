@@ -60,6 +60,7 @@ GATE_DIRECTIONS: dict[str, Direction] = {
     "auc_involuntary_vs_voluntary": "min",
     "expected_profit": "min",
     "estimated_auc": "min",
+    "beats_baseline": "min",  # 1 when the card says the model beat every baseline
     "brier": "max",
     "log_loss": "max",
     "psi": "max",
@@ -241,6 +242,7 @@ def evaluate(
     observed = {
         **measured,
         **profit,
+        **_beats(card),
         "estimated_auc": estimate.auc,
         "psi": _finite(drift.get_column("psi").max()),
         "psi_weighted": _finite(_weighted(drift)),
@@ -326,6 +328,10 @@ def _choose_mode(events: pl.LazyFrame, card: ModelCard, as_of: datetime | None) 
     trained = card.as_of
     known = target + timedelta(days=horizon + grace) <= last_event
     return "backtest" if known and trained is not None and trained <= target else "validation"
+
+
+def _beats(card: ModelCard) -> dict[str, float]:
+    return {} if card.beats_baselines is None else {"beats_baseline": float(card.beats_baselines)}
 
 
 def _backtest_date(

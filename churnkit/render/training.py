@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.table import Table
 
-from churnkit.model.training import TrainResult
+from churnkit.model.training import OUT_OF_TIME, TrainResult
 from churnkit.quality.evaluate import GateReport
 from churnkit.render.common import count, kv_table, money, num
 
@@ -25,19 +25,26 @@ HEADLINE = (
 
 
 def metrics_table(
-    title: str, model: dict[str, float], baseline: dict[str, float] | None = None
+    title: str,
+    model: dict[str, float],
+    baseline: dict[str, float] | None = None,
+    customer_base: dict[str, float] | None = None,
 ) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("model", justify="right")
     if baseline is not None:
         table.add_column("naive baseline", justify="right")
+    if customer_base:
+        table.add_column("BG/NBD baseline", justify="right")
     for key, label, _ in HEADLINE:
         if key not in model:
             continue
         row = [label, num(model.get(key))]
         if baseline is not None:
             row.append(num(baseline.get(key)))
+        if customer_base:
+            row.append(num(customer_base.get(key)))
         table.add_row(*row)
     return table
 
@@ -49,7 +56,7 @@ def train_summary(result: TrainResult) -> RenderableType:
         else "binary: retained / churned"
     )
     snapshots = Table(
-        title="Snapshots (active customers and what happened next)", title_justify="left"
+        title="Snapshots (customers in the population and what happened next)", title_justify="left"
     )
     for col in ("cutoff", "customers", *result.classes):
         snapshots.add_column(col, justify="left" if col == "cutoff" else "right")
@@ -57,25 +64,61 @@ def train_summary(result: TrainResult) -> RenderableType:
         snapshots.add_row(
             cutoff, count(counts["customers"]), *[count(counts.get(c, 0)) for c in result.classes]
         )
+    validated = (
+        f"the latest snapshot ({result.cutoffs[-1]:%Y-%m-%d}), out of time"
+        if result.validation == OUT_OF_TIME
+        else f"a customer-hash split of the only snapshot ({result.cutoffs[-1]:%Y-%m-%d})"
+    )
+    population = (
+        "every customer who has bought and not ended, lapsed ones included"
+        if result.population == "all"
+        else "customers active at each cutoff"
+    )
     facts = kv_table(
         f"Model {result.model_name!r}",
         [
             ("type", kind),
+            ("business model", result.business_model.replace("_", "-")),
+            ("population", population),
+            ("customers scored", _scored(result)),
             ("as of", result.as_of.strftime("%Y-%m-%d")),
             ("horizon", f"{result.horizon} days"),
-            ("validated on", f"the latest snapshot ({result.cutoffs[-1]:%Y-%m-%d}), out of time"),
+            ("validated on", validated),
+            ("beats baselines", "yes" if result.beats_baselines else "NO"),
+            ("calibration error", f"{num(result.calibration_error)} (expected, over deciles)"),
             ("boosting rounds", str(result.best_iteration)),
             ("features", str(len(result.features))),
+            *([("WEAK", "; ".join(result.weak_reasons))] if result.weak else []),
             ("saved to", str(result.model_dir)),
         ],
     )
+    note = (
+        f"Business model {result.business_evidence}.\n"
+        "Naive baseline: customers ranked by days since their last purchase; involuntary "
+        "called for customers with failed payments; Brier and log loss of predicting the "
+        "training churn rate for everyone."
+    )
+    if result.customer_base_baseline:
+        note += (
+            " BG/NBD baseline: customers ranked by the customer-base model's probability of "
+            "no purchase in the horizon."
+        )
     return Group(
         facts,
         snapshots,
-        metrics_table("Validation metrics", result.metrics, result.baseline),
-        "Naive baseline: customers ranked by days since their last purchase; involuntary "
-        "called for customers with failed payments; Brier and log loss of predicting the "
-        "training churn rate for everyone.",
+        metrics_table(
+            "Validation metrics", result.metrics, result.baseline, result.customer_base_baseline
+        ),
+        note,
+    )
+
+
+def _scored(result: TrainResult) -> str:
+    if not result.buyers:
+        return "n/a (no purchases)"
+    return (
+        f"{result.scored_share:.0%} of the {count(result.buyers)} customers who had bought "
+        f"by the latest cutoff"
     )
 
 

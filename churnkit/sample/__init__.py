@@ -2,8 +2,9 @@
 
 Used by ``churnkit sample``, the tests and the benchmarks, so it must be fast: the
 simulation is vectorised over customers with numpy and loops over weeks only. A
-business (``BUSINESSES``; for now a subscription business that also sells one-off
-items, ``subscription_business``) simulates its customers into a ``world.World``;
+business (``BUSINESSES``: ``subscription``, a subscription business that also sells
+one-off items; ``saas``, its usage-heavy variant; ``retail``, a shop whose customers
+follow a Pareto/NBD purchase process) simulates its customers into a ``world.World``;
 ``mess`` lays its rows out as a real billing/order export would, with a small share of
 messy lines for ingest to reject, repair or de-duplicate, and ``writer`` formats and
 writes the files. Nothing on a row reveals the future.
@@ -19,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from churnkit.core.errors import UsageError
-from churnkit.sample import mess, subscription_business
+from churnkit.sample import mess, retail_business, subscription_business
 from churnkit.sample.days import to_date
 from churnkit.sample.usage import USAGE_COLUMNS, empty_usage, usage_chunks
 from churnkit.sample.world import Business, World
@@ -47,7 +48,11 @@ __all__ = [
 ]
 
 # The kinds of business a sample can come from, by name.
-BUSINESSES: dict[str, Business] = {"subscription": subscription_business.simulate}
+BUSINESSES: dict[str, Business] = {
+    "subscription": subscription_business.simulate,
+    "retail": retail_business.simulate,
+    "saas": subscription_business.simulate_saas,
+}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ the subscription mechanics are in ``subscriptions``, the one-off purchases in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -39,7 +40,7 @@ from churnkit.sample.world import (
     signup_days,
 )
 
-__all__ = ["CHANNELS", "ITEMS", "simulate"]
+__all__ = ["CHANNELS", "DEFAULT", "ITEMS", "SAAS", "Profile", "simulate", "simulate_saas"]
 
 ITEMS = PLANS + ADDONS + orders.SHOP_ITEMS
 SHOP_FIRST_ITEM = len(PLANS) + len(ADDONS)
@@ -50,12 +51,29 @@ REFERRAL_SHARE = 0.18
 SALE_WEEK_SHARE = 0.15
 
 
-def simulate(customers: int, *, seed: int, end: date, months: int) -> World:
+@dataclass(frozen=True)
+class Profile:
+    """What sets one subscription business apart: the share of subscribers and how
+    much they use the product (a scale on ``USAGE_RATE``)."""
+
+    subscriber_share: float = SUBSCRIBER_SHARE
+    usage_scale: float = 1.0
+
+
+DEFAULT = Profile()
+# A usage-heavy SaaS: nearly everyone subscribes and uses the product every week, so
+# a decline in usage shows well before a cancel.
+SAAS = Profile(subscriber_share=0.97, usage_scale=4.0)
+
+
+def simulate(
+    customers: int, *, seed: int, end: date, months: int, profile: Profile = DEFAULT
+) -> World:
     """Run the business week by week up to ``end``; each step acts on all customers."""
     per = period(customers, end, months)
     rng = np.random.default_rng(seed)
     rise_day = per.first_of(per.first_month + round(subscriptions.PRICE_RISE_AT * months))
-    st = _customers(rng, customers, per, rise_day)
+    st = _customers(rng, customers, per, rise_day, profile)
     first_plan = st.plan.copy()
     sale_week = rng.random(per.n_weeks) < SALE_WEEK_SHARE
     rows = Rows()
@@ -117,10 +135,17 @@ def _week(
     subscriptions.winbacks(rng, rows, st, d0)
 
 
-def _customers(rng: np.random.Generator, n: int, per: Period, rise_day: int) -> Subscribers:
+def simulate_saas(customers: int, *, seed: int, end: date, months: int) -> World:
+    """The usage-heavy profile (``SAAS``)."""
+    return simulate(customers, seed=seed, end=end, months=months, profile=SAAS)
+
+
+def _customers(
+    rng: np.random.Generator, n: int, per: Period, rise_day: int, profile: Profile
+) -> Subscribers:
     """Draw who the customers are; ids follow signup order, signups grow over time."""
     signup_day = signup_days(rng, n, per)
-    is_sub = rng.random(n) < SUBSCRIBER_SHARE
+    is_sub = rng.random(n) < profile.subscriber_share
     plan = rng.choice(3, n, p=subscriptions.PLAN_SHARE).astype(np.int8)
     channel = np.where(
         plan == 2, rng.choice(3, n, p=(0.2, 0.2, 0.6)), rng.choice(3, n, p=(0.65, 0.25, 0.10))
@@ -143,7 +168,7 @@ def _customers(rng: np.random.Generator, n: int, per: Period, rise_day: int) -> 
         discount_driven=~is_sub & (rng.random(n) < 0.3),
         shop_rate=rng.lognormal(np.log(0.45), 0.4, n),
         basket=rng.lognormal(0.0, 0.25, n),
-        lam=USAGE_RATE[plan] * rng.lognormal(0.0, 0.45, (n, 1)),
+        lam=USAGE_RATE[plan] * rng.lognormal(0.0, 0.45, (n, 1)) * profile.usage_scale,
         # A few customers are short of money often: declines repeat for them.
         decline_p=np.where(rng.random(n) < 0.12, 0.2, 0.01) * np.array([1.3, 1.0, 0.7])[plan],
         bill_dom=(signup_day - first_of_month(month) + 1).astype(np.int16),

@@ -44,7 +44,9 @@ against ``value_tiers`` (default high >= 0.8, medium >= 0.5), else ``low``.
 payment is not yet recovered. ``risk_source`` says which.
 
 **Strategy** (``strategy_reason`` names the rule): ``win_back`` (lapsed, not low
-value), ``protect`` (not low value, risk >= ``risk_high``), ``end`` (low value, high
+value; the reason gives the chance of buying again in the horizon, ``1 - risk``: in a
+shop, where every past buyer is scored, these are the lapsed customers worth winning
+back), ``protect`` (not low value, risk >= ``risk_high``), ``end`` (low value, high
 risk, revenue trend <= 0), ``build`` (new or converting, risk below ``risk_high``),
 ``enhance`` (below the top tier with revenue rising: trend >= ``trend_up``),
 ``reshape`` (low value but F >= 3: frequent, cheap orders belong in low-cost
@@ -310,10 +312,12 @@ def strategy(seg: SegmentSettings, tiers: list[str]) -> list[pl.Expr]:
             (stage == "lapsed") & valuable,
             "win_back",
             pl.format(
-                "lapsed ({}x the usual gap since the last purchase), {} value: win back "
-                "and learn why",
+                "lapsed ({}x the usual gap since the last purchase), {} value, {} chance of "
+                "buying again in the horizon ({}): win back and learn why",
                 num(pl.col("overdue_ratio"), 1),
                 tier,
+                num(1.0 - risk, 2),
+                pl.col("risk_source"),
             ),
         ),
         (

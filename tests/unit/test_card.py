@@ -55,6 +55,27 @@ RECORD = TrainingRecord(
     calibration_curve=(CalibrationBin(predicted=0.1, observed=0.12, customers=40),),
     feature_deciles={"recency": (DecileBin(low=0.0, high=9.0, churn_rate=0.05, customers=40),)},
     warnings=("the validation snapshot has only 12 churned churners: its metrics are noisy",),
+    business_model="non_contractual",
+    business_evidence="non-contractual: no cancels, no failed payments and no regular billing",
+    population="all",
+    activity=("purchase",),
+    validation="customer_hash_split",
+    min_history_days=48,
+    customer_base={
+        "r": 0.24,
+        "alpha": 4.4,
+        "a": 0.79,
+        "b": 2.4,
+        "customers": 400,
+        "log_likelihood": -1000.5,
+        "converged": True,
+        "horizon_days": 90,
+    },
+    customer_base_baseline={"auc": 0.74, "brier": 0.2},
+    beats_baselines=False,
+    calibration_error=0.031,
+    weak=True,
+    weak_reasons=("the training data holds 40 customers (35 retained, 5 churned)",),
 )
 
 
@@ -97,6 +118,18 @@ def test_a_card_round_trips_through_its_file(saved: Path, tmp_path: Path) -> Non
     # Writing what was read gives the same file, byte for byte.
     card.write(tmp_path)
     assert (tmp_path / CARD_FILE).read_text() == (saved / CARD_FILE).read_text()
+
+
+def test_a_card_without_population_fields_reads_as_a_strong_model(saved: Path) -> None:
+    keys = ("business_model", "population", "beats_baselines", "weak", "weak_reasons")
+    older = rewrite(saved, lambda card: [card.pop(k) for k in keys])
+    card = ModelCard.read(older)
+    assert (card.weak, card.weak_reasons, card.beats_baselines, card.population) == (
+        False,
+        (),
+        None,
+        None,
+    )
 
 
 def test_a_card_written_before_model_families_reads_as_lightgbm(saved: Path) -> None:

@@ -5,7 +5,8 @@ A case file ``tests/fixtures/features/<module>.yml`` names the families it cover
 canonical columns; other keys become string source columns), a ``cutoff`` date
 (its end of day), optional ``settings`` (``features`` section), ``relations``,
 ``active`` customers and ``without`` (canonical columns the log lacks), and the
-``expected`` features of those families per customer, worked out by hand. Every
+``expected`` features of those families per customer, worked out by hand, and
+``customer_base`` (BG/NBD parameters; fitted on the log when absent). Every
 customer in the frame is listed, with every feature the families produced (an
 empty mapping when the families are off).
 """
@@ -46,6 +47,7 @@ from churnkit.features import (
     compute_features,
     feature_layout,
 )
+from churnkit.population.customer_base import CustomerBaseParams
 
 CASES = Path(__file__).parents[1] / "fixtures" / "features"
 BY_NAME = {f.name: f for f in FAMILIES}
@@ -105,6 +107,9 @@ def run(case: dict[str, Any]) -> tuple[FeatureSet, dict[str, dict[str, Any]]]:
         kwargs["active"] = pl.DataFrame(
             {CUSTOMER_ID: case["active"]}, schema={CUSTOMER_ID: pl.String}
         ).lazy()
+    if "customer_base" in case:
+        fitted = {"customers": 0, "log_likelihood": 0.0, "converged": True}
+        kwargs["customer_base"] = CustomerBaseParams(**fitted, **case["customer_base"])
     settings = FeatureSettings(**case.get("settings", {}))
     result = compute_features(events, end_of_day(day(case["cutoff"])), settings=settings, **kwargs)
     rows = result.frame.collect().iter_rows(named=True)

@@ -48,14 +48,20 @@ def monthly(day: int, start: tuple[int, int], end: tuple[int, int]) -> list[str]
     return out
 
 
-def settings(grace: int = 0, **segments: Any) -> Any:
-    # A fixed active window keeps the population independent of gap quantiles; a
-    # lifetime RFM window keeps frequency = purchases and monetary = revenue.
+def settings(grace: int = 0, population: str = "active", **segments: Any) -> Any:
+    # A fixed active window keeps the population independent of gap quantiles (and of
+    # the business model these small logs would show); a lifetime RFM window keeps
+    # frequency = purchases and monetary = revenue.
     return load_settings(
         None,
         env={},
         overrides={
-            "labels": {"active_window": 120, "horizon": 30, "grace_period": grace},
+            "labels": {
+                "active_window": 120,
+                "horizon": 30,
+                "grace_period": grace,
+                "population": population,
+            },
             "segments": {"rfm_window": None, **segments},
         },
     )
@@ -320,6 +326,21 @@ def test_no_active_customer_is_a_data_error():
     rows = buys("gone", ["2024-01-01"], 10)
     with pytest.raises(DataError, match="no customer is active"):
         segment(log(rows), settings=settings(), as_of=AS_OF)
+
+
+def test_a_shop_segments_every_past_buyer_and_wins_back_the_lapsed_valuable_ones():
+    # No cancels, no failed payments, no regular billing: a shop, so the customer who
+    # last bought long ago is segmented too, lapsed, and worth winning back.
+    rows = [
+        *buys("gone", ["2024-01-01", "2024-02-11", "2024-03-01"], 500),
+        *buys("here", ["2025-04-03", "2025-05-20", "2025-06-21"], 10),
+    ]
+    result = segment(log(rows), settings=settings(population="auto"), as_of=AS_OF)
+    got = {r["customer_id"]: r for r in result.customers.iter_rows(named=True)}
+    assert set(got) == {"gone", "here"}
+    assert got["gone"]["lifecycle_stage"] == "lapsed"
+    assert got["gone"]["strategy"] == "win_back"
+    assert "chance of buying again in the horizon" in got["gone"]["strategy_reason"]
 
 
 def test_risk_source_model_without_a_model_is_a_model_error(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from churnkit.features.families import (
     attributes,
+    customer_base,
     failures,
     gaps,
     network,
@@ -34,6 +35,7 @@ FAMILIES: tuple[Family, ...] = (
     service.COMPLAINTS,
     service.CANCELS,
     usage.FAMILY,
+    customer_base.FAMILY,
     plan.FAMILY,
     attributes.CARD,
     attributes.EXTRAS,
