@@ -38,7 +38,7 @@ from churnkit.features.keys import (
     SORTED_KEYS,
 )
 from churnkit.features.layout import FeatureLayout
-from churnkit.features.spec import FeatureKind, FeatureSpec, RiskDirection
+from churnkit.features.spec import FeatureKind, FeatureSpec, RiskDirection, Sentence
 
 US_PER_DAY = 86_400_000_000
 # The longest usage window (``usage_<event>_90d``).
@@ -180,7 +180,7 @@ class FeatureQuery:
         expr: pl.Expr,
         name: str,
         description: str,
-        sentence: str,
+        sentence: Sentence,
         risk_when: RiskDirection | None = None,
         *,
         kind: FeatureKind = "numeric",
