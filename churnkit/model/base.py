@@ -18,8 +18,7 @@ learns and returns the estimator, learned state ends in ``_``.
 - ``contributions(X)``: shape ``(n, len(classes_), len(feature_names_) + 1)``, each
   feature's push on each class's raw score, the baseline last (see
   ``predict.drivers.risk_contributions``). A family without a natural decomposition
-  may return zeros: its customers then get no drivers, not wrong ones. ``num_threads``
-  (0: all cores) may only change how fast, never the result.
+  may return zeros: its customers then get no drivers, not wrong ones.
 - ``save(directory, training)``: writes its own file(s) and the card (with the
   training record) and returns the card; ``load(directory, card)`` reads it back.
 """
@@ -58,7 +57,7 @@ class Estimator(Protocol):
 
     def predict_proba(self, X: pl.DataFrame) -> FloatArray: ...
 
-    def contributions(self, X: pl.DataFrame, *, num_threads: int = 0) -> FloatArray: ...
+    def contributions(self, X: pl.DataFrame) -> FloatArray: ...
 
     def save(self, directory: Path, training: TrainingRecord | None = None) -> ModelCard: ...
 

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -99,7 +98,7 @@ def explain(
     ``frame`` (the scored population); ``kind_index`` is each row's explained class.
 
     Contributions are computed ``chunk_rows`` customers at a time (the first chunk
-    ``first_chunk_rows``, when given) on ``threads`` threads (default: every core);
+    ``first_chunk_rows``, when given) on every core (``threads``: that many);
     ``on_first_chunk`` hears how long the first chunk took.
     """
     card = model.card_
@@ -116,9 +115,7 @@ def explain(
     for i, (start, stop) in enumerate(bounds):
         began = time.perf_counter()
         part = chosen[start:stop]
-        contributions = model.contributions(
-            part.select(names), num_threads=threads or os.cpu_count() or 0
-        )
+        contributions = _contributions(model, part.select(names), threads)
         risk = risk_contributions(contributions, kind_index[rows[start:stop]], reference=reference)
         risk = np.where(_reasons(part, names, said), risk, 0.0)
         candidates[start:stop] = top_drivers(risk, width)
@@ -127,6 +124,14 @@ def explain(
         progress(what, stop, chosen.height)
     sentences = driver_sentences(chosen, candidates, names, said, top=TOP_DRIVERS)
     return pl.concat([chosen.select(CUSTOMER_ID), sentences], how="horizontal")
+
+
+def _contributions(model: Estimator, X: pl.DataFrame, threads: int | None) -> np.ndarray:
+    """The model's contributions on every core (LightGBM's default), or on ``threads``
+    for a family that takes ``num_threads`` (LightGBM does)."""
+    if threads is None:
+        return model.contributions(X)
+    return cast(Any, model).contributions(X, num_threads=threads)  # type: ignore[no-any-return]
 
 
 def _chunks(n: int, size: int, first: int | None) -> list[tuple[int, int]]:

@@ -157,9 +157,7 @@ def _calibration(card: ModelCard | None) -> pl.DataFrame | None:
     )
 
 
-def _deciles(
-    card: ModelCard | None, descriptions: Mapping[str, str]
-) -> tuple[FeatureDeciles, ...]:
+def _deciles(card: ModelCard | None, descriptions: Mapping[str, str]) -> tuple[FeatureDeciles, ...]:
     """The most important features' churn-rate-by-decile tables, most important first."""
     if card is None:
         return ()

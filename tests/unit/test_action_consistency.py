@@ -37,9 +37,7 @@ LEADING = {
     "extras": "channel_last",
     "network": "related_churned",
 }
-SECOND = {family: "usage_login_trend" for family in PAYMENT_FAMILIES} | {
-    "usage": "complaints_unresolved"
-}
+SECOND = dict.fromkeys(PAYMENT_FAMILIES, "usage_login_trend") | {"usage": "complaints_unresolved"}
 DEFAULT_SECOND = "failed_payments_30d"
 
 CARD = "card-update-and-retry"

@@ -139,7 +139,9 @@ def test_money_is_shown_with_two_decimals_and_thousands(features):
 def test_rows_without_candidates_get_no_drivers(features):
     frame, specs = features
     candidates = np.full((frame.height, 3), NO_DRIVER, dtype=np.intp)
-    out = driver_sentences(frame, candidates, list(specs), voices(list(specs), {}, {}, frame, set()))
+    out = driver_sentences(
+        frame, candidates, list(specs), voices(list(specs), {}, {}, frame, set())
+    )
     assert out.height == frame.height
     assert out["driver_1"].null_count() == frame.height
     assert out["driver_features"].to_list() == [[]] * frame.height
@@ -291,7 +293,10 @@ def test_risk_is_the_push_on_the_churn_kind_against_staying():
 
 def _scored(n: int) -> pl.DataFrame:
     return pl.DataFrame(
-        {CUSTOMER_ID: [f"c{i:03d}" for i in range(n)], "value_at_risk": [float(i % 7) for i in range(n)]}
+        {
+            CUSTOMER_ID: [f"c{i:03d}" for i in range(n)],
+            "value_at_risk": [float(i % 7) for i in range(n)],
+        }
     )
 
 
@@ -346,7 +351,9 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[ChurnModel, p
         "logins": FeatureNote(
             description="logins",
             risk_when="low",
-            wording=Sentence("{value}", noun="login", reference="previous", against="logins_before"),
+            wording=Sentence(
+                "{value}", noun="login", reference="previous", against="logins_before"
+            ),
             typical=10.0,
             quartiles=(8.0, 12.0),
         ),
