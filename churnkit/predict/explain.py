@@ -158,15 +158,18 @@ def _reasons(part: pl.DataFrame, names: Sequence[str], said: dict[str, Voice]) -
 def estimate_line(done: int, seconds: float, total: int) -> str:
     """What explaining everyone costs, from the first chunk's time."""
     rest = seconds / max(done, 1) * max(total - done, 0)
+    left = "under a second" if rest < 1 else f"about {_duration(rest)}"
     return (
         f"--drivers all: explaining {total:,} customers; the first {done:,} took "
-        f"{_duration(seconds)}, so about {_duration(rest)} more"
+        f"{_duration(seconds)}, the other {total - done:,} should take {left}"
     )
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
     if seconds < 90:
-        return f"{seconds:.0f} s" if seconds >= 1 else "under a second"
+        return f"{seconds:.0f} s"
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"

@@ -84,6 +84,10 @@ SEGMENT_COLUMNS = {
     "lifecycle_stage": "lifecycle_stage",
 }
 OUTPUT_COLUMNS = PREDICTION_COLUMNS
+OLD_CARD_NOTE = (
+    "the model card predates driver references: drivers use its old sentences, with no "
+    "typical customer or previous window to compare with; retrain for drivers that do"
+)
 # Who gets drivers: the bounded set (top N and --explain ids), or everyone.
 DriversMode = Literal["top", "all"]
 
@@ -204,6 +208,8 @@ def predict(
         events, model, as_of=as_of, settings=settings, relations=relations
     )
     notes += population.notes
+    if not any(n.wording is not None for n in model.card_.feature_specs.values()):
+        notes.append(OLD_CARD_NOTE)
     scored, kind_index = probability_frame(
         population.frame.select(CUSTOMER_ID), population.proba, model.classes_, tiers
     )

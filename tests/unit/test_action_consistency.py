@@ -192,3 +192,12 @@ def test_rules_whose_drivers_contradict_their_churn_kind_are_refused(when, fragm
 )
 def test_rules_whose_drivers_fit_their_churn_kind_load(when):
     parse_playbook(_rule(**when), known_features=KNOWN)
+
+
+def test_a_discount_driven_customer_gets_the_action_of_the_leading_driver(playbook):
+    row = customer("voluntary", ["usage_login_trend"]).with_columns(
+        customer_type=pl.lit("discount_driven")
+    )
+    assert assign_actions(row, playbook).item(0, "action") == TRAINING
+    plain = customer("voluntary", []).with_columns(customer_type=pl.lit("discount_driven"))
+    assert assign_actions(plain, playbook).item(0, "action") == OFFER

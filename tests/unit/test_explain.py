@@ -318,8 +318,9 @@ def test_the_cost_of_explaining_everyone_is_said_in_plain_units():
     line = estimate_line(2_000, 12.0, 1_002_000)
     assert line == (
         "--drivers all: explaining 1,002,000 customers; the first 2,000 took 12 s, "
-        "so about 1.7 h more"
+        "the other 1,000,000 should take about 1.7 h"
     )
+    assert estimate_line(2_000, 7.0, 2_114).endswith("the other 114 should take under a second")
 
 
 @pytest.fixture(scope="module")
