@@ -18,6 +18,13 @@ import polars as pl
 import pytest
 from rich.console import Console
 
+from churnkit.model.card import (
+    MULTICLASS,
+    CalibrationBin,
+    DecileBin,
+    FeatureNote,
+    ModelCard,
+)
 from churnkit.render.charts import Chart
 from churnkit.render.report import (
     embedded,
@@ -176,36 +183,37 @@ def fixed_playbook() -> Playbook:
     return parse_playbook(PLAYBOOK, known_features=FEATURES)
 
 
-CARD: dict[str, Any] = {
-    "mode": "multiclass",
-    "horizon": 90,
-    "as_of": "2026-03-31T23:59:59.999999",
-    "metrics": {"auc": 0.812, "pr_auc": 0.55},
-    "feature_importance": {
+CARD = ModelCard(
+    mode="multiclass",
+    classes=MULTICLASS,
+    features=(),
+    horizon=90,
+    as_of=datetime(2026, 3, 31, 23, 59, 59, 999999),
+    metrics={"auc": 0.812, "pr_auc": 0.55},
+    feature_importance={
         "recency_days": 0.4,
         "usage_login_trend": 0.3,
         "tenure_days": 0.2,
         "complaints_unresolved": 0.1,
     },
-    "feature_specs": {
-        f: {"description": f.replace("_", " ") + " (what it measures)"} for f in FEATURES
+    feature_specs={
+        f: FeatureNote(description=f.replace("_", " ") + " (what it measures)") for f in FEATURES
     },
-    "calibration_curve": [
-        {"predicted": 0.05 + 0.1 * i, "observed": 0.04 + 0.1 * i, "customers": 50}
+    calibration_curve=tuple(
+        CalibrationBin(predicted=0.05 + 0.1 * i, observed=0.04 + 0.1 * i, customers=50)
         for i in range(10)
-    ],
-    "feature_deciles": {
-        "recency_days": [
-            {"low": 10.0 * i, "high": 10.0 * i + 9, "churn_rate": 0.02 * i, "customers": 40}
+    ),
+    feature_deciles={
+        "recency_days": tuple(
+            DecileBin(low=10.0 * i, high=10.0 * i + 9, churn_rate=0.02 * i, customers=40)
             for i in range(10)
-        ],
-        "tenure_days": [
-            {"low": 100.0 * i, "high": 100.0 * i + 99, "churn_rate": 0.2 - 0.02 * i,
-             "customers": 40}
+        ),
+        "tenure_days": tuple(
+            DecileBin(low=100.0 * i, high=100.0 * i + 99, churn_rate=0.2 - 0.02 * i, customers=40)
             for i in range(10)
-        ],
+        ),
     },
-}  # fmt: skip
+)
 
 
 def fixed_report(*, binary: bool = False, budget: float | None = 52.0) -> Report:
@@ -285,4 +293,7 @@ def test_report_html(update_golden):
 def test_the_table_fits_the_terminal(width):
     lines = table_text(fixed_report(), width).splitlines()
     assert max(len(line) for line in lines) <= width
-    assert "chosen" in "\n".join(lines)  # the last column is not cut off
+    for customer in (HYPERLINK, SCRIPT, "C001"):  # ids are shown whole
+        assert any(customer in line for line in lines), customer
+    listed = "\n".join(lines).split("Top 8")[1].split("What to do")[0]
+    assert ("chosen" in listed) == (width >= 160)  # dropped first where narrow

@@ -44,7 +44,10 @@ def main_options(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="Config file [env CHURNKIT_CONFIG; default configs/churnkit.yaml]."),
+        typer.Option(
+            help="Config file [env CHURNKIT_CONFIG; default ./configs/churnkit.yaml, else "
+            "the shipped defaults]."
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
     verbose: Annotated[
@@ -88,7 +91,16 @@ def main_options(
 
 def _register() -> None:
     # Only commands that work are registered; each module adds itself to `app`.
-    from churnkit.cli import ingest, measure, predict, report, sample, segment, train  # noqa: F401
+    from churnkit.cli import (  # noqa: F401
+        ingest,
+        init,
+        measure,
+        predict,
+        report,
+        sample,
+        segment,
+        train,
+    )
 
 
 _register()

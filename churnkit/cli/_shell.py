@@ -36,6 +36,7 @@ from churnkit.core.config import DEFAULT_CONFIG, Settings, load_settings
 from churnkit.core.errors import ChurnkitError, ChurnkitWarning, ExitCode
 from churnkit.core.progress import Progress
 from churnkit.core.workspace import Workspace
+from churnkit.data import CONFIG, packaged
 from churnkit.render.terminal import markup_safe
 
 P = ParamSpec("P")
@@ -72,13 +73,15 @@ class AppState:
     def workspace_of(self, settings: Settings) -> Workspace:
         return Workspace(Path(settings.workspace))
 
-    def _config_path(self) -> Path | None:
+    def _config_path(self) -> Path:
+        """``--config`` > ``$CHURNKIT_CONFIG`` > ``./configs/churnkit.yaml`` > the
+        shipped default."""
         if self.config is not None:
             return self.config
         from_env = self.env.get("CHURNKIT_CONFIG")
         if from_env:
             return Path(from_env)
-        return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+        return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else packaged(CONFIG)
 
     def emit_json(self, payload: Any) -> None:
         """One JSON object on stdout, for cron jobs and CI."""

@@ -21,13 +21,14 @@ from churnkit.core.io import write_json
 from churnkit.core.schema import AS_OF, CUSTOMER_ID, DRIVER_FEATURES
 from churnkit.core.workspace import Workspace, write_bytes_atomic, write_text_atomic
 from churnkit.model import store
+from churnkit.model.card import ModelCard
 from churnkit.predict.pipeline import latest_path
 from churnkit.render.formats import DOCUMENT_SUFFIX, Format
 from churnkit.report.report import build_report, playbook_features
 from churnkit.report.result import Report
 from churnkit.retention import campaign as campaigns
 from churnkit.retention.outcome import CampaignResult
-from churnkit.retention.playbook import Playbook, load_playbook
+from churnkit.retention.playbook import Playbook, load_playbook, playbook_path
 from churnkit.segment.value_matrix import QUADRANT, QUADRANT_STRATEGY
 
 TABLE_WIDTH = 100
@@ -47,7 +48,14 @@ def report_command(
         Path | None,
         typer.Option(help="Predictions file [default: the workspace's latest predictions]."),
     ] = None,
-    top: Annotated[int | None, typer.Option(min=1, help="Customers to list [report.top].")] = None,
+    top: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Customers to list [report.top]; with --budget, files list the whole plan "
+            "and --top limits only the terminal.",
+        ),
+    ] = None,
     fmt: Annotated[
         Format | None,
         typer.Option("--format", help="Output format [default: table]."),
@@ -78,7 +86,11 @@ def report_command(
         str | None, typer.Option(help="Model whose card adds calibration charts [train.model].")
     ] = None,
     playbook: Annotated[
-        Path | None, typer.Option(help="Retention playbook YAML [predict.playbook].")
+        Path | None,
+        typer.Option(
+            help="Retention playbook YAML [predict.playbook; else ./configs/actions.yaml, "
+            "else the shipped default]."
+        ),
     ] = None,
     save_campaign: Annotated[
         str | None,
@@ -98,7 +110,9 @@ def report_command(
     Ranks customers by value at risk (p churn × value) and lists their churn kind,
     drivers and the playbook's action; sums the action plan (customers, cost,
     expected saved value). With --budget it picks the customers and actions that
-    save the most expected value within the budget and says why each was chosen.
+    save the most expected value within the budget and says why each was chosen; the
+    CSV, JSON, Markdown and HTML outputs then list every customer of the plan (the
+    control customers marked), while the terminal shows the top --top.
     --control-share holds out a random share of customers with no action, so the
     actions' effect can be measured later: --save-campaign NAME keeps the plan in
     WORKSPACE/campaigns/NAME for `churnkit measure NAME`. Measured campaigns appear in
@@ -133,7 +147,7 @@ def report_command(
         campaigns.check_campaign_name(save_campaign)
     card, model_name = _card(workspace, model, default=settings.train.model)
     frame = _read_predictions(workspace, predictions)
-    chosen_playbook = _playbook(playbook, settings, card)
+    chosen_playbook, playbook_file = _playbook(playbook, settings, card)
     with state.step("building the report"):
         report = build_report(
             frame,
@@ -156,7 +170,7 @@ def report_command(
             report,
             frame,
             chosen_playbook=chosen_playbook,
-            playbook_path=playbook or settings.predict.playbook,
+            playbook_path=playbook_file,
             budget=budget,
             settings=settings,
             card=card,
@@ -176,7 +190,7 @@ def _save_campaign(
     playbook_path: Path,
     budget: float | None,
     settings: Settings,
-    card: dict[str, Any] | None,
+    card: ModelCard | None,
     model_name: str | None,
     workspace: Workspace,
     force: bool,
@@ -194,7 +208,7 @@ def _save_campaign(
             "the predictions carry no as_of, so a campaign cannot say when it starts",
             hint="save campaigns from predictions written by `churnkit predict`",
         )
-    horizon = (card or {}).get("horizon") or settings.labels.horizon
+    horizon = (card.horizon if card is not None else None) or settings.labels.horizon
     campaign = campaigns.new_campaign(
         name,
         campaigns.build_plan(report.frame, budget=budget),
@@ -365,25 +379,20 @@ def _latest(workspace: Workspace) -> Path:
 
 def _card(
     workspace: Workspace, name: str | None, *, default: str
-) -> tuple[dict[str, Any] | None, str | None]:
-    """The model card, for calibration and feature descriptions. Optional unless named.
-
-    Given as its JSON object: ``build_report`` reads the card's plain form.
-    """
+) -> tuple[ModelCard | None, str | None]:
+    """The model card, for calibration and feature descriptions. Optional unless named."""
     if name is not None:
-        return store.read_card(workspace, name).to_json(), name
+        return store.read_card(workspace, name), name
     if default not in store.available(workspace):
         return None, None
-    return store.read_card(workspace, default).to_json(), default
+    return store.read_card(workspace, default), default
 
 
 def _playbook(
-    path: Path | None, settings: Settings, card: dict[str, Any] | None
-) -> Playbook | None:
-    """The playbook named by --playbook (must exist), else ``predict.playbook`` if it
-    exists; without one the report suggests no actions and says so."""
-    if path is None:
-        if not settings.predict.playbook.is_file():
-            return None
-        path = settings.predict.playbook
-    return load_playbook(path, known_features=playbook_features(card, settings))
+    path: Path | None, settings: Settings, card: ModelCard | None
+) -> tuple[Playbook, Path]:
+    """The playbook and where it was read from: --playbook (must exist), else
+    ``predict.playbook`` (must exist), else ./configs/actions.yaml, else the shipped
+    one (see ``retention.playbook.playbook_path``)."""
+    chosen = playbook_path(path, settings.predict.playbook)
+    return load_playbook(chosen, known_features=playbook_features(card, settings)), chosen

@@ -1,8 +1,9 @@
 """Typed settings and the one place where their precedence is decided.
 
 flag > ``CHURNKIT_*`` environment > YAML file > built-in default. Defaults live in
-the pydantic models below and nowhere else; ``configs/churnkit.yaml`` mirrors them
-with comments (a test keeps the two in step).
+the pydantic models below and nowhere else; the shipped ``churnkit/data/churnkit.yaml``
+(and its copy ``configs/churnkit.yaml``) mirrors them with comments (a test keeps them
+in step).
 """
 
 from __future__ import annotations
@@ -264,7 +265,8 @@ class PredictSettings(Section):
     value_window: int = Field(365, ge=1)
     risk_tiers: dict[str, float] = Field(default_factory=lambda: {"high": 0.5, "medium": 0.25})
     drivers_top_n: int = Field(5000, ge=0)
-    playbook: Path = Path("configs/actions.yaml")
+    # None: ./configs/actions.yaml when it exists, else the shipped default playbook.
+    playbook: Path | None = None
 
 
 class ReportSettings(Section):

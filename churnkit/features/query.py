@@ -38,7 +38,7 @@ from churnkit.features.keys import (
     SORTED_KEYS,
 )
 from churnkit.features.layout import FeatureLayout
-from churnkit.features.spec import FeatureKind, FeatureSpec, RiskDirection, Unit
+from churnkit.features.spec import FeatureKind, FeatureSpec, RiskDirection, Sentence, Unit
 from churnkit.population.customer_base import CustomerBaseParams
 
 US_PER_DAY = 86_400_000_000
@@ -183,7 +183,7 @@ class FeatureQuery:
         expr: pl.Expr,
         name: str,
         description: str,
-        sentence: str,
+        sentence: Sentence,
         risk_when: RiskDirection | None = None,
         *,
         kind: FeatureKind = "numeric",

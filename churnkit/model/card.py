@@ -30,6 +30,7 @@ from churnkit.core.jsonable import jsonable
 from churnkit.core.schema import ChurnType
 from churnkit.core.workspace import write_text_atomic
 from churnkit.features import FeatureLayout
+from churnkit.features.spec import FeatureSpec, Sentence
 from churnkit.model.calibration import Calibrator
 
 CARD_FILE = "card.json"
@@ -71,15 +72,69 @@ class CardFeature:
     profile: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CategoryChurn:
+    """How many training customers had a category, and the share of them who churned."""
+
+    customers: int
+    churn_rate: float
+
+
 @dataclass(frozen=True, kw_only=True)
 class FeatureNote:
-    """How to talk about a feature: its description, the driver sentence template and
-    which direction raises risk (see ``features.compute.FeatureSpec``)."""
+    """How to talk about a feature: its description, which direction raises risk, how
+    a driver sentence speaks of it (``wording``, see ``features.spec.Sentence``) and
+    the references recorded at training that make a value unusual or not.
+
+    ``typical`` is the training median and ``quartiles`` the 25th and 75th
+    percentiles (numeric features); ``constant`` marks a feature with a single value
+    in training (never a reason); ``categories`` and ``average_churn`` give a
+    categorical feature's churn rate per category and over everyone. ``sentence`` is
+    the ``str.format`` template of cards written before ``wording`` existed.
+    """
 
     kind: str | None = None
     description: str
     sentence: str | None = None
     risk_when: Literal["high", "low"] | None = None
+    wording: Sentence | None = None
+    typical: float | None = None
+    quartiles: tuple[float, float] | None = None
+    constant: bool = False
+    categories: Mapping[str, CategoryChurn] = field(default_factory=dict)
+    average_churn: float | None = None
+
+    @classmethod
+    def from_spec(cls, spec: FeatureSpec) -> FeatureNote:
+        """The note of a feature as its family declares it (references added later)."""
+        return cls(
+            kind=spec.kind,
+            description=spec.description,
+            risk_when=spec.risk_when,
+            wording=spec.sentence,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The note as plain JSON; references a note does not record are left out."""
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "description": self.description,
+            "sentence": self.sentence,
+            "risk_when": self.risk_when,
+        }
+        if self.wording is not None:
+            out["wording"] = self.wording.to_dict()
+        if self.typical is not None:
+            out["typical"] = self.typical
+        if self.quartiles is not None:
+            out["quartiles"] = list(self.quartiles)
+        if self.constant:
+            out["constant"] = True
+        if self.categories:
+            out["categories"] = {k: dataclasses.asdict(v) for k, v in self.categories.items()}
+        if self.average_churn is not None:
+            out["average_churn"] = self.average_churn
+        return out
 
 
 @dataclass(frozen=True)
@@ -289,7 +344,7 @@ class ModelCard(TrainingRecord):
             "data_fingerprint": self.data_fingerprint,
             "layout": None if self.layout is None else self.layout.to_dict(),
             "feature_importance": dict(self.feature_importance),
-            "feature_specs": {n: dataclasses.asdict(s) for n, s in self.feature_specs.items()},
+            "feature_specs": {n: s.to_json() for n, s in self.feature_specs.items()},
             "snapshots": {k: dict(v) for k, v in self.snapshots.items()},
             "metrics": dict(self.metrics),
             "baseline": dict(self.baseline),
@@ -473,11 +528,30 @@ def _note(value: Any) -> FeatureNote:
     if risk not in (None, "high", "low"):
         raise ValueError(f"risk_when {risk!r} is neither 'high' nor 'low'")
     kind, sentence = value.get("kind"), value.get("sentence")
+    wording = value.get("wording")
+    quartiles = value.get("quartiles")
+    if quartiles is not None and (not isinstance(quartiles, list) or len(quartiles) != 2):
+        raise ValueError(f"quartiles must be two numbers, got {quartiles!r}")
+    constant = value.get("constant", False)
+    if not isinstance(constant, bool):
+        raise TypeError(f"constant must be true or false, got {constant!r}")
     return FeatureNote(
         description=_str(value["description"]),
         kind=None if kind is None else _str(kind),
         sentence=None if sentence is None else _str(sentence),
         risk_when=risk,
+        wording=None if wording is None else Sentence.from_dict(_mapping(wording, _str)),
+        typical=_optional_number(value.get("typical")),
+        quartiles=None if quartiles is None else (_number(quartiles[0]), _number(quartiles[1])),
+        constant=constant,
+        categories=_mapping(value.get("categories") or {}, _category),
+        average_churn=_optional_number(value.get("average_churn")),
+    )
+
+
+def _category(value: Any) -> CategoryChurn:
+    return CategoryChurn(
+        customers=_int(value["customers"]), churn_rate=_number(value["churn_rate"])
     )
 
 

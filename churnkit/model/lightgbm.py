@@ -278,7 +278,7 @@ class ChurnModel:
             proba = self.calibrator_.apply(proba)
         return proba
 
-    def contributions(self, X: pl.DataFrame) -> FloatArray:
+    def contributions(self, X: pl.DataFrame, *, num_threads: int = 0) -> FloatArray:
         """Per-row feature contributions (SHAP values), shape (n, n_classes, n_features + 1).
 
         ``[i, k, j]`` is feature ``j``'s push on class ``classes_[k]``'s raw score for row
@@ -286,6 +286,7 @@ class ChurnModel:
         the raw score. Raw scores are softmax inputs for multiclass models and log-odds
         for binary ones, where ``[i, 0, :]`` (retained) is the negation of ``[i, 1, :]``
         (churned). Costly (about 165x a prediction): compute for the rows you show.
+        ``num_threads`` (0: LightGBM's default, every core) does not change the result.
         """
         self._require_fitted("explain predictions")
         self.check_compatible(X.columns)
@@ -293,7 +294,10 @@ class ChurnModel:
         width = len(self.feature_names_) + 1
         if X.height == 0:
             return np.empty((0, k, width), dtype=np.float64)
-        raw = np.asarray(self.booster_.predict(self._matrix(X), pred_contrib=True), np.float64)
+        raw = np.asarray(
+            self.booster_.predict(self._matrix(X), pred_contrib=True, num_threads=num_threads),
+            np.float64,
+        )
         if k > 2:
             # LightGBM lays the classes out one after another: [class 0 block, class 1, ...]
             return raw.reshape(X.height, k, width)

@@ -46,10 +46,10 @@ from churnkit.model.card import (
     MULTICLASS,
     CalibrationBin,
     DecileBin,
-    FeatureNote,
     TrainingRecord,
 )
 from churnkit.model.lightgbm import ChurnModel
+from churnkit.model.references import feature_notes
 from churnkit.population import labels
 from churnkit.population.business import CONTRACTUAL, BusinessEvidence, detect_business
 
@@ -244,12 +244,7 @@ def train(
         data_fingerprint=data_fingerprint(known),
         layout=layout,
         feature_importance=_importance(final),
-        feature_specs={
-            n: FeatureNote(
-                kind=f.kind, description=f.description, sentence=f.sentence, risk_when=f.risk_when
-            )
-            for n, f in specs.items()
-        },
+        feature_specs=feature_notes(specs, [train_frame, valid_frame]),
         snapshots=counts,
         metrics=jsonable(scores),
         baseline=jsonable(baseline),

@@ -6,20 +6,18 @@ Two pure steps, both vectorised over customers:
    contributions (``ChurnModel.contributions``, shape ``(n, k, n_features + 1)``) into
    the indices of the features that raise each customer's risk the most. Only
    positive contributions count: a feature that lowers the risk is never a reason to
-   leave.
-2. :func:`driver_sentences` renders the features' sentence templates (``FeatureSpec.
-   sentence``, kept in the model card) with each customer's own values. For each
-   feature, the rows whose driver slot names it are rendered at once
-   (:func:`render_template`: numbers formatted column-wise with numpy and Polars string
-   operations, clauses joined with one Polars expression), so the only Python loop
-   runs over features.
+   leave (and ``predict.sentences`` zeroes the ones that are no reason either).
+2. :func:`driver_sentences` has each candidate feature's ``Sayer`` (see
+   ``predict.sentences``) say it for the rows whose driver slot names it, all at once,
+   so the only Python loop runs over features.
 
-``FeatureSpec.render`` (features.py) is the reference for one row: clauses are
-separated by ``"; "`` and a clause with a missing (null or NaN) value is dropped.
-Numbers follow the template's format spec: ``.0f`` gives whole days, ``,.2f`` money
-with thousands separators, ``.0%`` a percentage, ``g`` a short general form. Two
-deliberate differences from ``str.format``: a negative number that rounds to zero
-prints ``0`` (not ``-0``), and an infinite value counts as missing.
+:func:`render_template` renders the ``str.format`` templates of model cards written
+before sentences (clauses separated by ``"; "``, a clause with a missing value is
+dropped), and :func:`format_series` formats numbers column-wise like ``str.format``:
+``.0f`` gives whole days, ``,.2f`` money with thousands separators, ``.0%`` a
+percentage, ``g`` a short general form. Two deliberate differences from
+``str.format``: a negative number that rounds to zero prints ``0`` (not ``-0``), and an
+infinite value counts as missing.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ import logging
 import re
 import string
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +58,15 @@ _SPLITTER = 134217729.0
 _MAX_EXACT = 2.0**53
 
 
+class Sayer(Protocol):
+    """What says one feature as a driver: the columns it reads, and its sentences."""
+
+    @property
+    def inputs(self) -> tuple[str, ...]: ...
+
+    def say(self, frame: pl.DataFrame) -> pl.Series: ...
+
+
 # --- which features ----------------------------------------------------------------------
 
 
@@ -84,28 +92,6 @@ def risk_contributions(
     if reference is None:
         return np.asarray(chosen, dtype=np.float64)
     return np.asarray(chosen - contributions[:, reference, :-1], dtype=np.float64)
-
-
-def drop_implausible(
-    risk: FloatArray,
-    values: FloatArray,
-    directions: Sequence[str | None],
-    reference: FloatArray,
-) -> FloatArray:
-    """Zero the pushes a retention manager could not read as a reason to leave.
-
-    A feature whose ``risk_when`` is ``"high"`` (more is riskier) counts only when the
-    customer's value is above ``reference`` (the population median), one whose
-    ``risk_when`` is ``"low"`` only when it is below: "card expires in 1,189 days" or
-    "0 failed payments" may nudge a tree model's score up through an interaction, but
-    they do not explain why this customer might leave. Features without a direction,
-    and missing values or references, are left alone. ``values`` is ``(n, f)``.
-    """
-    high = np.array([d == "high" for d in directions])
-    low = np.array([d == "low" for d in directions])
-    with np.errstate(invalid="ignore"):
-        safe = (high & (values <= reference)) | (low & (values >= reference))
-    return np.where(safe, 0.0, risk)
 
 
 def top_drivers(risk: FloatArray, k: int) -> IntArray:
@@ -276,7 +262,7 @@ def driver_sentences(
     frame: pl.DataFrame,
     candidates: IntArray,
     features: Sequence[str],
-    templates: Mapping[str, str],
+    sayers: Mapping[str, Sayer],
     *,
     top: int = 3,
 ) -> pl.DataFrame:
@@ -284,12 +270,12 @@ def driver_sentences(
     row per row of ``frame``, in its order.
 
     ``candidates[i]`` lists feature indices (into ``features``) for row ``i``,
-    strongest first, ``NO_DRIVER`` for none (see :func:`top_drivers`). Each is
-    rendered with its template and the row's values; a sentence with nothing to say
-    is skipped, and a clause already said by a stronger driver is not repeated (the
-    overdue ratio and recency templates both say "no purchase for N days"), so a
-    candidate that adds nothing gives its place to the next. Rows with no usable
-    driver get nulls and an empty list.
+    strongest first, ``NO_DRIVER`` for none (see :func:`top_drivers`). Each is said
+    by its sayer with the row's values; a sentence with nothing to say is skipped,
+    and one a stronger driver already said is not repeated (a trend and its window,
+    or the overdue ratio and the days since the last purchase, say the same thing),
+    so a candidate that adds nothing gives its place to the next. Rows with no
+    usable driver get nulls and an empty list.
     """
     n = frame.height
     if candidates.shape[0] != n:
@@ -305,12 +291,12 @@ def driver_sentences(
     rendered: list[pl.DataFrame] = []
     for (index,), part in long.partition_by(_FEATURE, as_dict=True, maintain_order=True).items():
         name = features[int(index)]
-        template = templates.get(name)
-        if template is None:
+        sayer = sayers.get(name)
+        if sayer is None:
             log.debug("feature %r has no sentence; it cannot be shown as a driver", name)
             continue
-        inputs = [c for c in _fields(template) if c in frame.columns]
-        # A template without placeholders still needs the rows' count: keep a column.
+        inputs = [c for c in sayer.inputs if c in frame.columns]
+        # A sayer reading no column still needs the rows' count: keep a column.
         values = (frame.select(inputs) if inputs else frame.select(pl.first()))[
             part[_ROW].to_numpy()
         ]
@@ -318,7 +304,7 @@ def driver_sentences(
             part.select(_ROW, _SLOT)
             .with_columns(
                 pl.lit(name, dtype=pl.String).alias(_FEATURE),
-                render_template(values, template).alias(_SENTENCE),
+                sayer.say(values).alias(_SENTENCE),
             )
             .drop_nulls(_SENTENCE)
         )
@@ -337,11 +323,6 @@ def driver_sentences(
             pl.col(DRIVER_FEATURES).fill_null(pl.lit([], dtype=pl.List(pl.String))),
         )
     )
-
-
-def _fields(template: str) -> list[str]:
-    names = (f for _, f, _, _ in string.Formatter().parse(template) if f)
-    return list(dict.fromkeys(names))
 
 
 def _dedupe(rendered: list[pl.DataFrame], top: int) -> pl.DataFrame:
@@ -370,9 +351,9 @@ def _dedupe(rendered: list[pl.DataFrame], top: int) -> pl.DataFrame:
 __all__ = [
     "CANDIDATES_PER_DRIVER",
     "NO_DRIVER",
+    "Sayer",
     "driver_columns",
     "driver_sentences",
-    "drop_implausible",
     "format_series",
     "render_template",
     "risk_contributions",

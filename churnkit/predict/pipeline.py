@@ -10,13 +10,14 @@ stated in the output:
 - **value.** ``predict.value`` (see ``churnkit.predict.value``); ``expected_remaining``
   uses the model's training churn rate per horizon, as a monthly rate.
   ``value_at_risk = p_churn × value``.
-- **Drivers**: for the customers a report can show, see ``predict.explain``.
+- **Drivers**: for a bounded set (the top ``predict.drivers_top_n`` by value at risk
+  and any ``explain`` ids; ``drivers="all"``: everyone), see ``predict.explain``.
 - **Segments** come from the segment table when given (``segment`` is its
   ``rfm_segment``); without one the segment columns are null, never invented.
-- **Actions** come from the retention playbook (``predict.playbook``, by default
-  ``configs/actions.yaml`` in the working directory; see ``churnkit.retention``). When
-  the default playbook is absent the action columns are null and the result says
-  so; a playbook that does not load is a configuration error (exit 4).
+- **Actions** come from the retention playbook (``predict.playbook`` when set, else
+  ``configs/actions.yaml`` in the working directory, else the one shipped with
+  churnkit; see ``churnkit.retention.playbook.playbook_path``). A playbook that does
+  not load is a configuration error (exit 4).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,9 +34,10 @@ from typing import Any, Literal
 import polars as pl
 
 from churnkit.core.config import Settings
-from churnkit.core.errors import ChurnkitWarning, ConfigError, DataError, UsageError
+from churnkit.core.errors import ChurnkitWarning, DataError, UsageError
 from churnkit.core.io import write_table
 from churnkit.core.jsonable import jsonable
+from churnkit.core.progress import Progress, silent
 from churnkit.core.schema import (
     ACTION,
     ACTION_REASON,
@@ -51,7 +54,13 @@ from churnkit.core.timeline import resolve_as_of
 from churnkit.core.workspace import Workspace, atomic_path
 from churnkit.features.snapshot import feature_vocabulary
 from churnkit.model.store import load_model
-from churnkit.predict.explain import driver_rows, explain
+from churnkit.predict.explain import (
+    FIRST_CHUNK_ROWS,
+    driver_rows,
+    estimate_line,
+    explain,
+    unknown_ids,
+)
 from churnkit.predict.score import score_population
 from churnkit.predict.tiers import (
     expected_churners,
@@ -61,7 +70,7 @@ from churnkit.predict.tiers import (
 )
 from churnkit.predict.value import customer_value
 from churnkit.retention.matching import assign_actions
-from churnkit.retention.playbook import Playbook, load_playbook
+from churnkit.retention.playbook import Playbook, load_playbook, playbook_path
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +84,12 @@ SEGMENT_COLUMNS = {
     "lifecycle_stage": "lifecycle_stage",
 }
 OUTPUT_COLUMNS = PREDICTION_COLUMNS
+OLD_CARD_NOTE = (
+    "the model card predates driver references: drivers use its old sentences, with no "
+    "typical customer or previous window to compare with; retrain for drivers that do"
+)
+# Who gets drivers: the bounded set (top N and --explain ids), or everyone.
+DriversMode = Literal["top", "all"]
 
 
 @dataclass(frozen=True)
@@ -100,9 +115,10 @@ class Predictions:
     value_at_risk: float
     with_drivers: int
     drivers_top_n: int
-    top_tier: str | None
     segments_used: bool
     actions_used: bool
+    drivers_mode: DriversMode = "top"
+    explained: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -112,9 +128,12 @@ class Predictions:
     @property
     def drivers_for(self) -> str:
         """Who got drivers, in words."""
+        if self.drivers_mode == "all":
+            return "every customer (--drivers all)"
         rule = f"the top {self.drivers_top_n:,} by value at risk"
-        if self.top_tier is not None:
-            rule += f" and every customer in the {self.top_tier} risk tier"
+        if self.explained:
+            n = len(self.explained)
+            rule += f" and the {n:,} customer{'s' if n != 1 else ''} asked for with --explain"
         return rule
 
     @property
@@ -131,7 +150,10 @@ class Predictions:
         return self.frame.head(n)
 
     def to_json(self, *, path: Path | None = None, top: int = 10) -> dict[str, Any]:
+        """The summary and the ``top`` customers by value at risk; every customer is in
+        the file at ``path``."""
         customers = self.top(top).drop(AS_OF).to_dicts()
+        where = f"all {self.active_customers:,} are in {path}" if path is not None else ""
         return {
             "model": self.model_name,
             "mode": self.mode,
@@ -150,6 +172,10 @@ class Predictions:
             "actions": self.actions_used,
             "path": None if path is None else str(path),
             "notes": list(self.notes),
+            "top_customers_note": (
+                f"the top {len(customers):,} customers by value at risk"
+                + (f"; {where}" if where else "")
+            ),
             "top_customers": jsonable(customers, digits=6),
         }
 
@@ -162,9 +188,17 @@ def predict(
     relations: pl.LazyFrame | None = None,
     as_of: datetime | None = None,
     segments: pl.DataFrame | None = None,
+    explain_ids: Sequence[str] = (),
+    drivers: DriversMode = "top",
+    progress: Progress = silent,
 ) -> Predictions:
     """Score every customer active at ``as_of`` (default: the last event's day) with
-    the model saved in ``model_dir``."""
+    the model saved in ``model_dir``.
+
+    Drivers go to the top ``predict.drivers_top_n`` by value at risk and to the
+    customers ``explain_ids`` (each must be active at ``as_of``: ``UsageError``
+    naming the others); ``drivers="all"`` explains everyone, after logging what it
+    will cost."""
     as_of = resolve_as_of(events, as_of)
     tiers = risk_tiers(settings.predict.risk_tiers)
     model = load_model(model_dir.parent, model_dir.name)
@@ -174,6 +208,8 @@ def predict(
         events, model, as_of=as_of, settings=settings, relations=relations
     )
     notes += population.notes
+    if not any(n.wording is not None for n in model.card_.feature_specs.values()):
+        notes.append(OLD_CARD_NOTE)
     scored, kind_index = probability_frame(
         population.frame.select(CUSTOMER_ID), population.proba, model.classes_, tiers
     )
@@ -191,10 +227,19 @@ def predict(
     )
     scored = scored.with_columns((pl.col(P_CHURN) * pl.col(VALUE)).alias(VALUE_AT_RISK))
 
-    top_tier = max(tiers, key=lambda t: tiers[t]) if tiers else None
-    chosen = driver_rows(scored, settings.predict.drivers_top_n, top_tier)
-    drivers = explain(model, population.frame, chosen, kind_index)
-    scored = scored.join(drivers, on=CUSTOMER_ID, how="left")
+    _check_ids(scored, explain_ids, as_of)
+    everyone = drivers == "all"
+    chosen = driver_rows(scored, settings.predict.drivers_top_n, explain_ids, everyone=everyone)
+    said = explain(
+        model,
+        population.frame,
+        chosen,
+        kind_index,
+        first_chunk_rows=FIRST_CHUNK_ROWS if everyone else None,
+        on_first_chunk=_log_estimate if everyone else None,
+        progress=progress,
+    )
+    scored = scored.join(said, on=CUSTOMER_ID, how="left")
 
     scored, segments_used = _join_segments(scored, segments, as_of, notes)
     scored = _assign_actions(scored, playbook)
@@ -213,9 +258,10 @@ def predict(
         value_at_risk=float(scored[VALUE_AT_RISK].sum()),
         with_drivers=len(chosen),
         drivers_top_n=settings.predict.drivers_top_n,
-        top_tier=top_tier,
         segments_used=segments_used,
         actions_used=playbook is not None,
+        drivers_mode=drivers,
+        explained=tuple(dict.fromkeys(explain_ids)),
         notes=tuple(notes),
     )
     log.info(
@@ -225,6 +271,24 @@ def predict(
         result.with_drivers,
     )
     return result
+
+
+def _check_ids(scored: pl.DataFrame, ids: Sequence[str], as_of: datetime) -> None:
+    """Every ``--explain`` id must name a customer scored at ``as_of``."""
+    unknown = unknown_ids(scored, ids)
+    if unknown:
+        shown = ", ".join(repr(i) for i in unknown[:10])
+        more = f" and {len(unknown) - 10:,} more" if len(unknown) > 10 else ""
+        raise UsageError(
+            f"--explain: no active customer {shown}{more} at as-of {as_of:%Y-%m-%d} "
+            f"({scored.height:,} customers are active)",
+            hint="ids are matched exactly; `churnkit predict --out all.csv` lists every "
+            "active customer",
+        )
+
+
+def _log_estimate(done: int, seconds: float, total: int) -> None:
+    log.info(estimate_line(done, seconds, total))
 
 
 def _ordered(scored: pl.DataFrame) -> pl.DataFrame:
@@ -275,24 +339,15 @@ def _join_segments(
 
 
 def _playbook(settings: Settings, features: list[str], notes: list[str]) -> Playbook | None:
-    """The retention playbook (``predict.playbook``), read before any scoring so a
-    mistake in it costs seconds, not a scoring run.
+    """The retention playbook (see ``retention.playbook.playbook_path``), read before
+    any scoring so a mistake in it costs seconds, not a scoring run.
 
-    A playbook path set in the config, environment or on the command line must exist
-    (``ConfigError`` otherwise); the default one may be absent, and then the action
-    columns are null and the result says so. Rules may name any feature churnkit can
-    produce (``snapshots.feature_vocabulary``); one this data lacks simply never fires.
+    A playbook path set in the config or environment must exist (``ConfigError``
+    otherwise). Rules may name any feature churnkit can produce
+    (``snapshots.feature_vocabulary``); one this data lacks simply never fires.
     """
-    path = settings.predict.playbook
-    if path.is_file():
-        return load_playbook(path, known_features=feature_vocabulary(settings, features))
-    if "playbook" in settings.predict.model_fields_set:
-        raise ConfigError(
-            f"setting `predict.playbook` names {path}, which does not exist",
-            hint="point it at a playbook such as configs/actions.yaml",
-        )
-    notes.append(f"no playbook at {path}: the action columns are empty")
-    return None
+    path = playbook_path(None, settings.predict.playbook)
+    return load_playbook(path, known_features=feature_vocabulary(settings, features))
 
 
 def _assign_actions(scored: pl.DataFrame, playbook: Playbook | None) -> pl.DataFrame:

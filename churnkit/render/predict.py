@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID, P_CHURN, VALUE_AT_RISK
 from churnkit.predict.pipeline import Predictions
 from churnkit.render.common import count, kv_table, money, pct
+from churnkit.render.formats import Column, Kind, Table
+from churnkit.render.terminal import fitted_table, whole
 
 TOP = 10
 KIND = {
@@ -46,11 +47,12 @@ def predict_summary(result: Predictions, path: Path | None, *, top: int = TOP) -
             Text(
                 f"Drivers are computed for {result.drivers_for}; the other "
                 f"{count(result.active_customers - result.with_drivers)} customers have "
-                "empty drivers (raise predict.drivers_top_n to explain more)."
+                "empty drivers (name one with --explain ID, raise predict.drivers_top_n, "
+                "or pass --drivers all)."
             )
         )
     if path is not None:
-        parts.append(Text(f"Written to {path}"))
+        parts.append(Text(f"Written to {path} (every customer; below: the top {top})"))
     parts.append(_top_table(result, top))
     parts += [Text(f"note: {note}") for note in result.notes]
     return Group(*parts)
@@ -62,24 +64,24 @@ def _tier(name: str, thresholds: dict[str, float]) -> str:
     return f"  {name}"
 
 
-def _top_table(result: Predictions, top: int) -> Table:
-    table = Table(title=f"Top {top} by value at risk", title_justify="left")
-    table.add_column("customer")
-    table.add_column("p churn", justify="right")
-    table.add_column("churn type")
-    table.add_column("value at risk", justify="right")
-    table.add_column("main driver")
+def _top_table(result: Predictions, top: int) -> RenderableType:
+    """The top customers: ids whole, the main driver folded to the width left."""
     shown = result.top(top)
-    columns = (CUSTOMER_ID, P_CHURN, CHURN_TYPE, VALUE_AT_RISK, "driver_1")
-    for customer, p, kind, at_risk, driver in zip(
-        *(shown[c].to_list() for c in columns), strict=True
-    ):
-        # Text cells: ids and sentences come from the data and must not act as markup.
-        table.add_row(
-            Text(str(customer)),
-            pct(p),
-            Text(str(kind)),
-            money(at_risk),
-            Text(driver if driver is not None else "—"),
+    ids = [str(c) for c in shown[CUSTOMER_ID].to_list()]
+    columns = (
+        whole("customer", CUSTOMER_ID, ids),
+        Column("p churn", Kind.PERCENT, name=P_CHURN),
+        Column("churn type", name=CHURN_TYPE, wrap=False),
+        Column("value at risk", Kind.MONEY, name=VALUE_AT_RISK),
+        Column("main driver", name="driver_1", min_width=16, overflow="fold", ratio=1),
+    )
+    rows = tuple(
+        (customer, p, str(kind), at_risk, driver if driver is not None else "—")
+        for customer, p, kind, at_risk, driver in zip(
+            ids,
+            *(shown[c].to_list() for c in (P_CHURN, CHURN_TYPE, VALUE_AT_RISK, "driver_1")),
+            strict=True,
         )
-    return table
+    )
+    table = Table(f"Top {len(rows)} by value at risk", columns, rows)
+    return fitted_table(table, drop=(P_CHURN, CHURN_TYPE))

@@ -1,5 +1,8 @@
 """The retention report as data: one JSON object, or the listed customers as CSV.
 
+With a budget both hold every customer of the plan (the selected ones, and the
+control customers it holds out, ``control: true``), not only the top ``--top``.
+
 Floats are rounded to ``ROUND`` decimals so the output does not change with the last
 bits of a sum; dates are ISO 8601.
 """
@@ -14,7 +17,7 @@ import polars as pl
 from churnkit.core.jsonable import jsonable
 from churnkit.core.schema import DRIVER_FEATURES, P_INVOLUNTARY, P_VOLUNTARY
 from churnkit.render.formats import frame_csv
-from churnkit.render.report_parts import BINARY_NOTE
+from churnkit.render.report_parts import BINARY_NOTE, listed_note
 from churnkit.report.result import Report
 
 ROUND = 6
@@ -23,7 +26,7 @@ ROUND = 6
 def customer_columns(report: Report) -> list[str]:
     """The listed customers' columns; a binary model has no voluntary/involuntary ones."""
     drop = {P_VOLUNTARY, P_INVOLUNTARY} if report.binary else set()
-    return [c for c in report.customers.columns if c not in drop]
+    return [c for c in report.listed.columns if c not in drop]
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -44,7 +47,8 @@ def report_json(report: Report) -> dict[str, Any]:
                 "customers": report.control.customers,
                 "seed": report.control.seed,
             },
-            "customers": _records(report.customers.select(customer_columns(report))),
+            "customers_listed": listed_note(report),
+            "customers": _records(report.listed.select(customer_columns(report))),
             "actions": _records(report.actions),
             "budget": _budget(report),
             "top_drivers": _records(report.drivers),
@@ -112,8 +116,9 @@ def _model(report: Report) -> dict[str, Any] | None:
 
 
 def report_csv(report: Report) -> str:
-    """The listed customers, one row each; cells a spreadsheet would run are escaped."""
-    frame = report.customers.select(customer_columns(report))
+    """The listed customers (with a budget: the whole plan, control customers marked),
+    one row each; cells a spreadsheet would run are escaped."""
+    frame = report.listed.select(customer_columns(report))
     frame = frame.with_columns(
         pl.col(c).cast(pl.String)
         for c, dtype in frame.schema.items()

@@ -22,14 +22,15 @@ from churnkit.render.html import Html, figure, h, html_facts, html_notes, html_t
 from churnkit.render.report_parts import (
     BINARY_NOTE,
     CONTROL_LABEL,
+    IN_THE_LIST,
     NO_CUSTOMERS,
     ChartRef,
     action_cell,
     at_risk_text,
     budget_table,
     drivers_table,
+    file_title,
     kind_cell,
-    listed_title,
     model_line,
     plan_table,
     quadrant_table,
@@ -37,6 +38,7 @@ from churnkit.render.report_parts import (
     summary_rows,
     title,
     treated,
+    what_to_do,
 )
 from churnkit.report.result import RANK, Report
 from churnkit.retention.columns import ACTION_COST, CONTROL, EXPECTED_SAVED_VALUE, SELECTED
@@ -52,9 +54,12 @@ def report_html(report: Report, charts: Sequence[ChartRef] = ()) -> str:
         body.append(f'<p class="note"><strong>Note:</strong> {h(BINARY_NOTE)}.</p>')
     body += _summary(report)
     body += _section(customers_table(report))
+    todo = what_to_do(report.listed)
+    if todo.rows:
+        body += _section(todo)
     body += _section(plan_table(report))
     if report.budget is not None:
-        budget = budget_table(report, report.top)
+        budget = budget_table(report, report.top, where=IN_THE_LIST)
         body += ["<h2>Budget</h2>", f"<p>{h(budget.title)}</p>", *html_table(budget)]
     if report.by_segment.height:
         body += _section(segment_table(report))
@@ -127,7 +132,7 @@ def customers_table(report: Report) -> Table:
     if budget:
         columns.append(Column("chosen"))
     rows, marks = [], []
-    for r in report.customers.iter_rows(named=True):
+    for r in report.listed.iter_rows(named=True):
         cells: list[Value] = [str(r[RANK]), str(r[CUSTOMER_ID]), r[P_CHURN]]
         if not report.binary:
             cells.append(_kind(report, r))
@@ -144,7 +149,7 @@ def customers_table(report: Report) -> Table:
         rows.append(tuple(cells))
         marks.append("control" if r[CONTROL] else "")
     return Table(
-        listed_title(report), tuple(columns), tuple(rows), empty=NO_CUSTOMERS, marks=tuple(marks)
+        file_title(report), tuple(columns), tuple(rows), empty=NO_CUSTOMERS, marks=tuple(marks)
     )
 
 

@@ -23,6 +23,7 @@ from churnkit.render.markdown import (
 )
 from churnkit.render.report_parts import (
     BINARY_NOTE,
+    IN_THE_LIST,
     NO_CUSTOMERS,
     ChartRef,
     action_cell,
@@ -30,14 +31,15 @@ from churnkit.render.report_parts import (
     chosen_cell,
     drivers_table,
     drivers_text,
+    file_title,
     kind_cell,
-    listed_title,
     plan_table,
     quadrant_table,
     segment_table,
     summary_facts,
     title,
     treated,
+    what_to_do,
 )
 from churnkit.report.result import RANK, Report
 from churnkit.retention.columns import ACTION_COST, EXPECTED_SAVED_VALUE
@@ -50,9 +52,12 @@ def report_markdown(report: Report, charts: Sequence[ChartRef] = ()) -> str:
         out += [f"> **Note:** {md(BINARY_NOTE)}.", ""]
     out += ["## Summary", "", *markdown_facts(summary_facts(report))]
     out += _section(customers_table(report))
+    todo = what_to_do(report.listed)
+    if todo.rows:
+        out += _section(todo)
     out += _section(plan_table(report))
     if report.budget is not None:
-        budget = budget_table(report, report.top)
+        budget = budget_table(report, report.top, where=IN_THE_LIST)
         out += ["", "## Budget", "", md(budget.title), "", *markdown_table(budget)]
     if report.by_segment.height:
         out += _section(segment_table(report))
@@ -98,7 +103,7 @@ def customers_table(report: Report) -> Table:
     if budget:
         columns.append(Column("chosen"))
     rows = []
-    for r in report.customers.iter_rows(named=True):
+    for r in report.listed.iter_rows(named=True):
         cells: list[Value] = [str(r[RANK]), str(r[CUSTOMER_ID]), r[P_CHURN]]
         if not report.binary:
             cells += [r[P_VOLUNTARY], r[P_INVOLUNTARY], kind_cell(r)]
@@ -113,4 +118,4 @@ def customers_table(report: Report) -> Table:
         if budget:
             cells.append(chosen_cell(r))
         rows.append(tuple(cells))
-    return Table(listed_title(report), tuple(columns), tuple(rows), empty=NO_CUSTOMERS)
+    return Table(file_title(report), tuple(columns), tuple(rows), empty=NO_CUSTOMERS)

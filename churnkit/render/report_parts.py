@@ -22,6 +22,7 @@ from churnkit.render.formats import Column, Facts, Kind, Table
 from churnkit.report.result import Report
 from churnkit.retention.columns import (
     ACTION_COST,
+    ACTION_DESCRIPTION,
     CONTROL,
     EXPECTED_SAVED_VALUE,
     RETURN_PER_UNIT,
@@ -40,6 +41,11 @@ METHODS = {
     "unlimited": "no budget limit",
 }
 NO_CUSTOMERS = "No customers to list."
+# Where the chosen customers a table leaves out are.
+MORE_CHOSEN = "every one is in --format csv, json, markdown and html"
+IN_THE_LIST = "every one is in the plan's list above"
+# An action column is at least as wide as its longest word, up to this.
+WORD_WIDTH = 24
 
 
 @dataclass(frozen=True)
@@ -157,8 +163,29 @@ def start_line(report: Report) -> str | None:
 
 
 def listed_title(report: Report) -> str:
+    """The terminal's list: the top customers."""
     n = report.customers.height
     return f"Top {n} of {count(report.summary.active_customers)} customers by value at risk"
+
+
+def file_title(report: Report) -> str:
+    """A file's list: with a budget the whole plan, else the top customers."""
+    if report.plan_customers is None:
+        return listed_title(report)
+    return listed_note(report)[:1].upper() + listed_note(report)[1:]
+
+
+def listed_note(report: Report) -> str:
+    """Which customers a file lists, in words."""
+    plan = report.plan_customers
+    if plan is None:
+        n = report.customers.height
+        return f"the top {count(n)} of {count(report.summary.active_customers)} by value at risk"
+    held = int(plan.get_column(CONTROL).fill_null(False).sum())
+    return (
+        f"the whole plan by value at risk: {count(plan.height - held)} customers to act on "
+        f"and {count(held)} control customers held out (marked control)"
+    )
 
 
 def plan_title(report: Report) -> str:
@@ -180,11 +207,11 @@ def budget_line(report: Report) -> str:
     )
 
 
-def more_chosen(report: Report, shown: int) -> str | None:
+def more_chosen(report: Report, shown: int, *, where: str = MORE_CHOSEN) -> str | None:
     b = report.budget
     if b is None or b.customers <= shown:
         return None
-    return f"and {count(b.customers - shown)} more chosen customers (all in --format json)"
+    return f"and {count(b.customers - shown)} more chosen customers ({where})"
 
 
 def action_cell(row: dict[str, Any]) -> str:
@@ -226,7 +253,7 @@ def plan_table(report: Report) -> Table:
     return Table(
         plan_title(report),
         (
-            Column("action", name=ACTION),
+            Column("action", name=ACTION, overflow="fold"),
             Column("customers", Kind.COUNT, name="customers"),
             Column("cost", Kind.MONEY, name="cost"),
             Column("expected saved value", Kind.MONEY, name="expected_saved_value"),
@@ -237,7 +264,7 @@ def plan_table(report: Report) -> Table:
     )
 
 
-def budget_table(report: Report, shown: int) -> Table:
+def budget_table(report: Report, shown: int, *, where: str = MORE_CHOSEN) -> Table:
     """The best ``shown`` of the customers the budget buys, and why each is in."""
     b = report.budget
     assert b is not None
@@ -254,15 +281,38 @@ def budget_table(report: Report, shown: int) -> Table:
     return Table(
         budget_line(report),
         (
-            Column("customer", name=CUSTOMER_ID, wrap=False, max_width=18),
+            # Shown whole, never cut: ids are emails and UUIDs.
+            Column("customer", name=CUSTOMER_ID, wrap=False, min_width=_widest(rows, 0)),
             Column("action", name=ACTION, max_width=24, overflow="fold"),
             Column("cost", Kind.MONEY, name=ACTION_COST),
             Column("expected saved value", Kind.MONEY, name=EXPECTED_SAVED_VALUE),
             Column("why chosen", name=SELECTION_REASON, ratio=1, overflow="fold"),
         ),
         tuple(rows),
-        caption=more_chosen(report, shown),
+        caption=more_chosen(report, shown, where=where),
         empty="No customer fits in the budget.",
+    )
+
+
+def _widest(rows: list[tuple[Any, ...]], at: int) -> int:
+    return max((len(str(r[at])) for r in rows), default=1)
+
+
+def what_to_do(listed: pl.DataFrame) -> Table:
+    """Each action the ``listed`` customers get, once, with what the team should do
+    (control customers get none)."""
+    treated = listed.filter(~pl.col(CONTROL).fill_null(False) & pl.col(ACTION).is_not_null())
+    actions = treated.select(
+        pl.col(ACTION).cast(pl.String), pl.col(ACTION_DESCRIPTION).cast(pl.String).fill_null("—")
+    ).unique(ACTION, keep="first", maintain_order=True)
+    width = min(WORD_WIDTH, max((len(w) for a in actions[ACTION] for w in a.split()), default=1))
+    return Table(
+        "What to do",
+        (
+            Column("action", name=ACTION, min_width=width, overflow="fold"),
+            Column("what to do", name=ACTION_DESCRIPTION, overflow="fold", ratio=1),
+        ),
+        tuple(actions.rows()),
     )
 
 

@@ -1,5 +1,10 @@
 """The retention report on the terminal: one screen with the summary, who to save and
-why, what to do, and what the budget buys."""
+why, what to do, and what the budget buys.
+
+Customer ids are shown whole (they are emails and UUIDs in real exports); where the
+terminal is narrow the other columns fold, and the least needed ones go first.
+``--top`` limits only this screen: files list the whole plan.
+"""
 
 from __future__ import annotations
 
@@ -21,23 +26,30 @@ from churnkit.render.report_parts import (
     plan_table,
     quadrant_table,
     summary_facts,
+    what_to_do,
 )
-from churnkit.render.terminal import rich_facts, rich_notes, rich_table
+from churnkit.render.terminal import fitted_table, rich_facts, rich_notes, rich_table, whole
 from churnkit.report.result import Report
 
 # The action column is at least as wide as its longest word, up to this.
 ACTION_WIDTH = 24
+DRIVER_WIDTH = 16
+# Columns dropped, in this order, when the terminal is too narrow for all of them.
+DROPPED_FIRST = ("chosen", P_CHURN, "kind")
 
 
 def report_table(report: Report) -> RenderableType:
     """One screen: summary, who to save and why, what to do, what the budget buys."""
     parts: list[RenderableType] = [
         rich_facts(summary_facts(report), boxed=True),
-        rich_table(customers_table(report)),
-        rich_table(plan_table(report)),
+        fitted_table(customers_table(report), DROPPED_FIRST),
     ]
+    todo = what_to_do(report.customers)
+    if todo.rows:
+        parts.append(rich_table(todo))
+    parts.append(fitted_table(plan_table(report)))
     if report.budget is not None:
-        parts.append(rich_table(budget_table(report, CHOSEN_SHOWN)))
+        parts.append(fitted_table(budget_table(report, CHOSEN_SHOWN)))
     if report.by_quadrant is not None:
         parts.append(rich_table(quadrant_table(report)))
     if report.campaigns:
@@ -53,15 +65,15 @@ def customers_table(report: Report) -> Table:
     listed = list(report.customers.iter_rows(named=True))
     action_width = _longest_word((action_cell(r) for r in listed), ACTION_WIDTH)
     columns = [
-        Column("customer", name=CUSTOMER_ID, wrap=False, max_width=12),
+        whole("customer", CUSTOMER_ID, (str(r[CUSTOMER_ID]) for r in listed)),
         Column("p churn", Kind.PERCENT, name=P_CHURN),
     ]
     if not report.binary:
         columns.append(Column("kind", wrap=False))
     columns += [
         Column("value\nat risk", Kind.MONEY, name=VALUE_AT_RISK),
-        Column("why: top driver", min_width=14, overflow="fold"),
-        Column("action", min_width=action_width, overflow="fold"),
+        Column("why: top driver", min_width=DRIVER_WIDTH, overflow="fold", ratio=3),
+        Column("action", min_width=action_width, overflow="fold", ratio=1),
     ]
     if budget:
         columns.append(Column("chosen", wrap=False))

@@ -142,14 +142,20 @@ def without_actions(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def top_customers(frame: pl.DataFrame, top: int) -> pl.DataFrame:
+    """The ``top`` customers by value at risk, ranked (see :func:`ranked_customers`)."""
+    return ranked_customers(frame, top)
+
+
+def ranked_customers(frame: pl.DataFrame, top: int | None = None) -> pl.DataFrame:
+    """Customers by value at risk (ties by id), numbered from 1, in the listed layout:
+    ``rank``, predict's columns, then what the report added; all of them without
+    ``top``."""
     ordered = [c for c in PREDICTION_COLUMNS if c in frame.columns]
     extra = [c for c in ADDED_COLUMNS if c in frame.columns]
-    return (
-        frame.sort([VALUE_AT_RISK, CUSTOMER_ID], descending=[True, False], nulls_last=True)
-        .head(top)
-        .with_row_index(RANK, offset=1)
-        .select(RANK, *ordered, *extra)
-    )
+    ranked = frame.sort([VALUE_AT_RISK, CUSTOMER_ID], descending=[True, False], nulls_last=True)
+    if top is not None:
+        ranked = ranked.head(top)
+    return ranked.with_row_index(RANK, offset=1).select(RANK, *ordered, *extra)
 
 
 def as_of_date(predictions: pl.DataFrame) -> date | None:

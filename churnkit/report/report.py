@@ -13,7 +13,6 @@ module never prints.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import polars as pl
 
@@ -21,13 +20,15 @@ from churnkit.core.config import Settings
 from churnkit.core.errors import UsageError
 from churnkit.core.schema import P_CHURN
 from churnkit.features.snapshot import feature_vocabulary
-from churnkit.quality.estimate import PerformanceEstimate, calibration_error, estimate_performance
+from churnkit.model.card import ModelCard
+from churnkit.quality.estimate import PerformanceEstimate, estimate_for_card, estimate_performance
 from churnkit.report.filters import (
     apply_filters,
     as_of_date,
     check_inputs,
     drop_actions,
     is_binary,
+    ranked_customers,
     top_customers,
     with_optional_columns,
     without_actions,
@@ -43,6 +44,7 @@ from churnkit.report.summary import (
     top_drivers,
 )
 from churnkit.retention.budget import select_within_budget
+from churnkit.retention.campaign import in_plan
 from churnkit.retention.columns import CONTROL
 from churnkit.retention.control import assign_control_group
 from churnkit.retention.matching import assign_actions
@@ -64,7 +66,7 @@ def build_report(
     kind: Kind | None = None,
     segment: str | None = None,
     min_value: float | None = None,
-    card: Mapping[str, Any] | None = None,
+    card: ModelCard | None = None,
     model_name: str | None = None,
     campaigns: Sequence[CampaignResult] = (),
     quadrants: pl.DataFrame | None = None,
@@ -101,6 +103,9 @@ def build_report(
     frame = plan.frame
 
     listed = top_customers(frame, top)
+    call_list = None
+    if budget is not None:
+        call_list = ranked_customers(frame.filter(in_plan(frame, budget=budget)))
     descriptions = _descriptions(card)
     notes = report_notes(frame, listed, playbook=playbook)
     return Report(
@@ -115,6 +120,7 @@ def build_report(
             seed=seed,
         ),
         customers=listed,
+        plan_customers=call_list,
         actions=action_plan(frame),
         budget=budget_result(frame, plan) if budget is not None else None,
         risk_distribution=risk_distribution(frame),
@@ -131,52 +137,40 @@ def build_report(
     )
 
 
-def _descriptions(card: Mapping[str, Any] | None) -> dict[str, str]:
-    """Feature → what it measures, from the card's feature specs (else its feature list)."""
-    out: dict[str, str] = {}
-    for item in (card or {}).get("features") or []:
-        if isinstance(item, Mapping) and item.get("name") and item.get("description"):
-            out[str(item["name"])] = str(item["description"])
-    for name, spec in ((card or {}).get("feature_specs") or {}).items():
-        if isinstance(spec, Mapping) and spec.get("description"):
-            out[str(name)] = str(spec["description"])
-    return out
+def _descriptions(card: ModelCard | None) -> dict[str, str]:
+    """Feature → what it measures, from the card's feature notes (else its features)."""
+    return card.descriptions if card is not None else {}
 
 
-def playbook_features(card: Mapping[str, Any] | None, settings: Settings) -> list[str]:
+def playbook_features(card: ModelCard | None, settings: Settings) -> list[str]:
     """The feature names a playbook's rules may refer to: every feature churnkit can
     produce, plus the model's own (see ``snapshots.feature_vocabulary``)."""
     return feature_vocabulary(settings, list(_descriptions(card)))
 
 
-def _calibration(card: Mapping[str, Any] | None) -> pl.DataFrame | None:
-    curve = (card or {}).get("calibration_curve")
-    if not curve:
+def _calibration(card: ModelCard | None) -> pl.DataFrame | None:
+    if card is None or not card.calibration_curve:
         return None
     return pl.DataFrame(
         [
-            {
-                "predicted": float(r["predicted"]),
-                "observed": float(r["observed"]),
-                "customers": int(r["customers"]),
-            }
-            for r in curve
+            {"predicted": b.predicted, "observed": b.observed, "customers": b.customers}
+            for b in card.calibration_curve
         ],
         schema={"predicted": pl.Float64, "observed": pl.Float64, "customers": pl.Int64},
     )
 
 
-def _deciles(
-    card: Mapping[str, Any] | None, descriptions: Mapping[str, str]
-) -> tuple[FeatureDeciles, ...]:
+def _deciles(card: ModelCard | None, descriptions: Mapping[str, str]) -> tuple[FeatureDeciles, ...]:
     """The most important features' churn-rate-by-decile tables, most important first."""
-    table = (card or {}).get("feature_deciles") or {}
-    importance = (card or {}).get("feature_importance") or {}
+    if card is None:
+        return ()
+    table = card.feature_deciles
+    importance = card.feature_importance
     names = sorted(table, key=lambda n: (-float(importance.get(n, 0.0)), n))
     out = []
     for name in names[:DECILE_FEATURES]:
-        rows = table[name]
-        if not rows:
+        bins = table[name]
+        if not bins:
             continue
         out.append(
             FeatureDeciles(
@@ -186,12 +180,12 @@ def _deciles(
                 deciles=pl.DataFrame(
                     [
                         {
-                            "low": _float(r.get("low")),
-                            "high": _float(r.get("high")),
-                            "churn_rate": _float(r.get("churn_rate")),
-                            "customers": int(r.get("customers") or 0),
+                            "low": b.low,
+                            "high": b.high,
+                            "churn_rate": b.churn_rate,
+                            "customers": b.customers,
                         }
-                        for r in rows
+                        for b in bins
                     ],
                     schema={
                         "low": pl.Float64,
@@ -205,33 +199,24 @@ def _deciles(
     return tuple(out)
 
 
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _estimate(predictions: pl.DataFrame, card: Mapping[str, Any] | None) -> PerformanceEstimate:
+def _estimate(predictions: pl.DataFrame, card: ModelCard | None) -> PerformanceEstimate:
     """The label-free performance estimate over every scored customer (before filters),
     read against the card's validation numbers when there is a card."""
-    metrics = (card or {}).get("metrics") or {}
-    curve = (card or {}).get("calibration_curve") or []
-    bins = [(float(r["predicted"]), float(r["observed"]), int(r["customers"])) for r in curve]
-    return estimate_performance(
-        predictions.get_column(P_CHURN).cast(pl.Float64).to_numpy(),
-        validation_auc=_float(metrics.get("auc")),
-        validation_churn_rate=_float(metrics.get("positive_rate")),
-        calibration_error=calibration_error(bins),
-    )
+    p_churn = predictions.get_column(P_CHURN).cast(pl.Float64).to_numpy()
+    return estimate_performance(p_churn) if card is None else estimate_for_card(p_churn, card)
 
 
-def _model_info(card: Mapping[str, Any] | None, name: str | None) -> ModelInfo | None:
+def _model_info(card: ModelCard | None, name: str | None) -> ModelInfo | None:
     if card is None:
         return None
-    metrics = card.get("metrics") or {}
-    horizon = card.get("horizon")
     return ModelInfo(
         name=name,
-        mode=str(card["mode"]) if card.get("mode") else None,
-        horizon=int(horizon) if horizon is not None else None,
-        trained_as_of=str(card["as_of"])[:10] if card.get("as_of") else None,
-        metrics={str(k): float(v) for k, v in metrics.items() if isinstance(v, int | float)},
+        mode=card.mode,
+        horizon=card.horizon,
+        trained_as_of=card.as_of.date().isoformat() if card.as_of is not None else None,
+        metrics={
+            str(k): float(v)
+            for k, v in card.metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        },
     )

@@ -147,6 +147,17 @@ class Report:
     # The model's performance now, estimated from every scored customer's p_churn.
     estimate: PerformanceEstimate | None = None
 
+    # With a budget: every customer of the plan (selected, and the control customers
+    # the plan would have chosen), in ``customers``' layout. Files list these.
+    plan_customers: pl.DataFrame | None = None
+
+    @property
+    def listed(self) -> pl.DataFrame:
+        """The customers a file lists: with a budget the whole plan (control customers
+        marked), else the top ``top`` by value at risk (the terminal always shows
+        those)."""
+        return self.plan_customers if self.plan_customers is not None else self.customers
+
     @property
     def kinds(self) -> tuple[str, ...]:
         """The churn kinds the model tells apart."""

@@ -200,8 +200,9 @@ def report_notes(
         )
     if listed.height and listed[DRIVER_FEATURES].drop_nulls().len() == 0:
         notes.append(
-            "the listed customers have no drivers: predict explains only the customers a "
-            "report can show (predict.drivers_top_n)"
+            "the listed customers have no drivers: predict explains the top "
+            "predict.drivers_top_n by value at risk and the customers named with "
+            "`predict --explain ID` (`--drivers all`: everyone)"
         )
     return tuple(notes)
 

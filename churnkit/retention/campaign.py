@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from churnkit import __version__
@@ -148,13 +149,22 @@ def build_plan(frame: pl.DataFrame, *, budget: float | None) -> pl.DataFrame:
     """The plan's customers from a report's frame (after actions, control group and
     selection): the selected ones (treated) and the control customers the plan would
     have chosen (see the module docstring), with ``control`` marking the latter."""
+    plan = frame.filter(in_plan(frame, budget=budget))
+    keep = [c for c in PLAN_COLUMNS if c in plan.columns]
+    return plan.select(keep).sort(CUSTOMER_ID)
+
+
+def in_plan(frame: pl.DataFrame, *, budget: float | None) -> pl.Series:
+    """Per row of a report's frame, whether the customer is in the plan: selected
+    (treated), or a control customer the plan would have chosen had they not been held
+    out (with a budget: chosen again within the same share of the budget)."""
     cost = pl.col(ACTION_COST).cast(pl.Float64)
     worth = (
         (pl.col(EXPECTED_SAVED_VALUE).cast(pl.Float64).fill_nan(None) > 0)
         & cost.is_not_null()
         & cost.is_finite()
     ).fill_null(False)
-    marked = frame.with_columns(worth.alias("_worth"))
+    marked = frame.with_row_index("_row").with_columns(worth.alias("_worth"))
     treated = marked.filter(pl.col(SELECTED).fill_null(False) & ~pl.col(CONTROL))
     held = marked.filter(pl.col(CONTROL) & pl.col("_worth"))
     if budget is not None and held.height:
@@ -163,9 +173,10 @@ def build_plan(frame: pl.DataFrame, *, budget: float | None) -> pl.DataFrame:
         with _quiet(logging.getLogger("churnkit.retention.budget")):
             again = select_within_budget(held.with_columns(pl.lit(False).alias(CONTROL)), scaled)
         held = held.filter(again.selected)
-    plan = pl.concat([treated, held], how="vertical_relaxed").drop("_worth")
-    keep = [c for c in PLAN_COLUMNS if c in plan.columns]
-    return plan.select(keep).sort(CUSTOMER_ID)
+    mask = np.zeros(frame.height, dtype=np.bool_)
+    mask[treated.get_column("_row").to_numpy()] = True
+    mask[held.get_column("_row").to_numpy()] = True
+    return pl.Series("in_plan", mask)
 
 
 @contextmanager

@@ -47,12 +47,14 @@ from churnkit.retention.columns import (
     ACTION_SUCCESS_RATE,
     EXPECTED_SAVED_VALUE,
 )
-from churnkit.retention.playbook import Conditions, Playbook, Rule, glob_regex, has_wildcard
+from churnkit.retention.driver_families import families_of, glob_regex, has_wildcard
+from churnkit.retention.playbook import Conditions, Playbook, Rule
 
 FALLBACK_REASON = "fallback: no playbook rule matched"
 
 _RULE = "_rule"
 _ROW = "_row"
+_LEADING = "_leading_family"
 
 
 def assign_actions(predictions: pl.DataFrame | pl.LazyFrame, playbook: Playbook) -> pl.DataFrame:
@@ -65,6 +67,8 @@ def assign_actions(predictions: pl.DataFrame | pl.LazyFrame, playbook: Playbook)
     """
     lf = predictions.lazy()
     _check_columns(lf, playbook)
+    if any(r.when.leading_driver_family for r in playbook.rules):
+        lf = _with_leading_family(lf)
     actions = [*(r.action for r in playbook.rules), playbook.fallback]
 
     def lookup(values: list[Any], dtype: pl.DataType) -> pl.Expr:
@@ -88,7 +92,18 @@ def assign_actions(predictions: pl.DataFrame | pl.LazyFrame, playbook: Playbook)
         )
         .collect()
     )
-    return matched.drop(_RULE).with_columns(_reasons(matched, playbook.rules))
+    reasons = _reasons(matched, playbook.rules)
+    return matched.drop(_RULE, _LEADING, strict=False).with_columns(reasons)
+
+
+def _with_leading_family(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """The family of each customer's leading driver (null without drivers), looked up
+    once per distinct feature name."""
+    leading = _drivers().list.first()
+    names = lf.select(leading.unique().alias("n")).collect().get_column("n").drop_nulls()
+    mapping = {k: v for k, v in families_of(names.to_list()).items() if v is not None}
+    family = leading.replace_strict(mapping, default=None, return_dtype=pl.String)
+    return lf.with_columns(family.alias(_LEADING))
 
 
 def _check_columns(lf: pl.LazyFrame, playbook: Playbook) -> None:
@@ -151,7 +166,7 @@ def _needed_columns(playbook: Playbook) -> list[str]:
         for key, (column, _) in _LIST_CONDITIONS.items():
             if getattr(when, key) is not None:
                 needed.add(column)
-        if when.drivers_any is not None:
+        if when.drivers_any is not None or when.leading_driver_family is not None:
             needed.add(DRIVER_FEATURES)
         if when.min_value is not None:
             needed.add(VALUE)
@@ -191,6 +206,8 @@ def _condition(when: Conditions) -> pl.Expr:
             parts.append(pl.col(column).cast(pl.String).is_in(_values(listed)))
     if when.drivers_any is not None:
         parts.append(_drivers().list.eval(_driver_match(when.drivers_any)).list.any())
+    if when.leading_driver_family is not None:
+        parts.append(pl.col(_LEADING).is_in(when.leading_driver_family))
     if when.min_value is not None:
         parts.append(pl.col(VALUE).cast(pl.Float64).fill_nan(None) >= when.min_value)
     if when.min_p_churn is not None:
@@ -211,6 +228,13 @@ def _reason(rule: Rule) -> pl.Expr:
     if when.drivers_any is not None:
         first = _drivers().list.filter(_driver_match(when.drivers_any)).list.first()
         pieces.append(pl.concat_str(pl.lit("driver "), first))
+    if when.leading_driver_family is not None:
+        lead = _drivers().list.first()
+        pieces.append(
+            pl.concat_str(
+                pl.lit("leading driver "), lead, pl.lit(" ("), pl.col(_LEADING), pl.lit(")")
+            )
+        )
     if when.min_value is not None:
         pieces.append(pl.lit(f"value at least {when.min_value:g}"))
     if when.min_p_churn is not None:

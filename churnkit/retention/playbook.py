@@ -1,9 +1,11 @@
 """The retention playbook: which action fits which at-risk customer, as configured.
 
-:func:`load_playbook` reads ``configs/actions.yaml``: an ordered list of rules, each a
-set of conditions (``when``) and an ``action`` with a channel, a cost per customer and
-an assumed success rate, plus a ``fallback`` action for everyone no rule fits. Every
-mistake is a :class:`ConfigError` naming the file, the rule and the key.
+:func:`load_playbook` reads a playbook file (``configs/actions.yaml``; which one, see
+:func:`playbook_path`): an ordered list of rules, each a set of conditions (``when``)
+and an ``action`` with a channel, a cost per customer and an assumed success rate,
+plus a ``fallback`` action for everyone no rule fits. Every mistake is a
+:class:`ConfigError` naming the file, the rule and the key, and so is a rule whose
+drivers contradict its churn kind (see ``driver_families``).
 
 What follows a loaded playbook lives beside it: ``matching`` gives each customer an
 action, ``control`` holds out a control group, ``budget`` chooses whom to act on and
@@ -31,8 +33,17 @@ from pydantic import (
 
 from churnkit.core.errors import ConfigError
 from churnkit.core.schema import ChurnType
+from churnkit.data import CONFIGS_DIR, PLAYBOOK, packaged
+from churnkit.retention.driver_families import (
+    FAMILY_NAMES,
+    PAYMENT_FAMILIES,
+    glob_regex,
+    has_wildcard,
+    term_families,
+)
 
-DEFAULT_PLAYBOOK = Path("configs/actions.yaml")
+# The user's own playbook, looked for in the working directory.
+DEFAULT_PLAYBOOK = CONFIGS_DIR / PLAYBOOK
 
 Channel = Literal[
     "email", "sms", "phone", "in_app", "account_manager", "billing_system", "self_service", "none"
@@ -82,6 +93,9 @@ class Conditions(_Strict):
         list[ChurnType] | None, BeforeValidator(_as_list), Field(min_length=1)
     ] = None
     drivers_any: Annotated[list[str] | None, BeforeValidator(_as_list), Field(min_length=1)] = None
+    leading_driver_family: Annotated[
+        list[str] | None, BeforeValidator(_as_list), Field(min_length=1)
+    ] = None
     segment: Annotated[list[Name] | None, BeforeValidator(_as_list), Field(min_length=1)] = None
     customer_type: Annotated[
         list[CustomerType] | None, BeforeValidator(_as_list), Field(min_length=1)
@@ -106,6 +120,19 @@ class Conditions(_Strict):
             if not _DRIVER_PATTERN.fullmatch(term):
                 raise ValueError(
                     f"{term!r} is not a feature name or a glob pattern such as 'usage_*'"
+                )
+        return value
+
+    @field_validator("leading_driver_family")
+    @classmethod
+    def _family_names(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if name not in FAMILY_NAMES:
+                close = difflib.get_close_matches(name, FAMILY_NAMES, n=1)
+                suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(
+                    f"{name!r} is not a feature family{suggestion}; "
+                    f"families: {', '.join(FAMILY_NAMES)}"
                 )
         return value
 
@@ -137,6 +164,23 @@ class Playbook(_Strict):
         return sorted({t for r in self.rules for t in r.when.drivers_any or []})
 
 
+def playbook_path(flag: Path | None = None, configured: Path | None = None) -> Path:
+    """The playbook to use: ``--playbook`` (``flag``), else ``predict.playbook``
+    (``configured``; it must exist), else ``./configs/actions.yaml``, else the one
+    shipped with churnkit."""
+    if flag is not None:
+        return flag
+    if configured is not None:
+        if not configured.is_file():
+            raise ConfigError(
+                f"setting `predict.playbook` names {configured}, which does not exist",
+                hint="point it at a playbook file, or remove the setting to use "
+                "./configs/actions.yaml or the shipped default",
+            )
+        return configured
+    return DEFAULT_PLAYBOOK if DEFAULT_PLAYBOOK.is_file() else packaged(PLAYBOOK)
+
+
 def load_playbook(path: Path, *, known_features: Collection[str]) -> Playbook:
     """Read and validate a playbook file.
 
@@ -150,7 +194,7 @@ def load_playbook(path: Path, *, known_features: Collection[str]) -> Playbook:
     except OSError as exc:
         raise ConfigError(
             f"cannot read playbook {path}: {exc.strerror}",
-            hint=f"pass an existing file; the shipped default is {DEFAULT_PLAYBOOK}",
+            hint="pass an existing file, or leave --playbook out to use the default",
         ) from None
     try:
         data = yaml.safe_load(text)
@@ -176,6 +220,7 @@ def parse_playbook(
         raise ConfigError(f"{source}: {_explain(exc, data)}") from None
     _check_names(playbook, source)
     _check_features(playbook, known_features, source)
+    _check_fit(playbook, known_features, source)
     return playbook
 
 
@@ -215,15 +260,38 @@ def _check_features(playbook: Playbook, known: Collection[str], source: str) -> 
             )
 
 
-def has_wildcard(term: str) -> bool:
-    """Whether a feature term is a glob pattern (``usage_*``) rather than a name."""
-    return "*" in term or "?" in term
+def _check_fit(playbook: Playbook, known: Collection[str], source: str) -> None:
+    """A rule's drivers must fit its churn kind: a rule for involuntary churners only
+    names payment drivers, a rule for voluntary churners only names none."""
+    for rule in playbook.rules:
+        kinds = {k.value for k in rule.when.churn_type or []}
+        if not kinds:
+            continue
+        only_involuntary = kinds == {ChurnType.INVOLUNTARY.value}
+        only_voluntary = not kinds & {ChurnType.INVOLUNTARY.value, ChurnType.CHURNED.value}
+        for term, families in _driver_families(rule, known):
+            payment = sorted(families & PAYMENT_FAMILIES)
+            other = sorted(families - PAYMENT_FAMILIES)
+            if only_involuntary and other and not payment:
+                raise ConfigError(
+                    f"{source}: rule '{rule.name}': driver '{term}' ({', '.join(other)}) "
+                    "does not fit churn_type [involuntary]: an involuntary churner's "
+                    "reason is a failed payment, answered with a payment action"
+                )
+            if only_voluntary and payment and not other:
+                raise ConfigError(
+                    f"{source}: rule '{rule.name}': driver '{term}' ({', '.join(payment)}) "
+                    f"is a payment signal and does not fit churn_type "
+                    f"[{', '.join(sorted(kinds))}]; add involuntary to churn_type, or "
+                    "write a rule on leading_driver_family for it"
+                )
 
 
-def glob_regex(pattern: str) -> str:
-    """A glob pattern as an anchored regular expression (``*``: any run, ``?``: one)."""
-    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return f"^{body}$"
+def _driver_families(rule: Rule, known: Collection[str]) -> list[tuple[str, set[str]]]:
+    """Each driver term of a rule with the families it can match."""
+    terms = [(t, term_families(t, known)) for t in rule.when.drivers_any or []]
+    terms += [(f, {f}) for f in rule.when.leading_driver_family or []]
+    return [(t, f) for t, f in terms if f]
 
 
 def _is_known(term: str, known: Sequence[str]) -> bool:

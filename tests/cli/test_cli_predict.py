@@ -19,7 +19,7 @@ from churnkit.core.workspace import Workspace
 from churnkit.model.training import train
 
 FAST = {"train": {"snapshots": 3, "lightgbm": {"num_boost_round": 150}}}
-# Few drivers keep the runs quick; the high tier still gets its own.
+# Few drivers keep the runs quick.
 ENV = {"CHURNKIT_PREDICT__DRIVERS_TOP_N": "25"}
 
 
@@ -89,6 +89,38 @@ def test_predict_json_is_one_object_for_cron_jobs(run_cli, workspace):
     assert top[0]["value_at_risk"] >= top[-1]["value_at_risk"]
     assert top[0]["driver_1"]
     assert isinstance(top[0]["driver_features"], list)
+    # the list is the top 10; the file holds everyone, and the payload says where
+    assert payload["top_customers_note"] == (
+        f"the top 10 customers by value at risk; all {payload['active_customers']:,} are in "
+        f"{payload['path']}"
+    )
+    assert pl.read_parquet(payload["path"]).height == payload["active_customers"]
+
+
+def test_predict_explains_the_customers_asked_for(run_cli, workspace, tmp_path):
+    first = run_cli("--workspace", str(workspace), "predict", "--json", env=ENV)
+    everyone = pl.read_parquet(json.loads(first.stdout)["path"])
+    asked = everyone.filter(pl.col("driver_features").is_null())["customer_id"].tail(2).to_list()
+    out = tmp_path / "asked.parquet"
+    args = ["--explain", asked[0], "--explain", asked[1], "--out", str(out)]
+    result = run_cli("--workspace", str(workspace), "predict", *args, env=ENV)
+    assert "asked for with --explain" in result.stdout
+    again = pl.read_parquet(out).filter(pl.col("customer_id").is_in(asked))
+    assert again["driver_features"].null_count() == 0
+
+
+def test_predict_refuses_to_explain_customers_it_does_not_know(run_cli, workspace):
+    result = run_cli(
+        "--workspace",
+        str(workspace),
+        "predict",
+        "--explain",
+        "ghost@example.com",
+        env=ENV,
+        expect=2,
+    )
+    assert "'ghost@example.com'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_predict_out_csv_at_a_past_date(run_cli, workspace, tmp_path):

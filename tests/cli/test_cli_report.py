@@ -15,7 +15,6 @@ import pytest
 import yaml
 from test_golden import CARD, HYPERLINK, PLAYBOOK, SCRIPT, fixed_predictions
 
-from churnkit import __version__
 from churnkit.core.config import load_settings
 from churnkit.core.io import scan_events, scan_relations
 from churnkit.core.workspace import Workspace
@@ -30,14 +29,7 @@ def ws(tmp_path: Path) -> Path:
     (root / "predictions").mkdir(parents=True)
     fixed_predictions().write_parquet(root / "predictions" / "latest.parquet")
     (root / "models" / "default").mkdir(parents=True)
-    card = {
-        "format_version": 1,
-        "churnkit_version": __version__,
-        "classes": ["retained", "voluntary", "involuntary"],
-        "features": [],
-        **CARD,
-    }
-    (root / "models" / "default" / "card.json").write_text(json.dumps(card))
+    CARD.write(root / "models" / "default")
     (tmp_path / "playbook.yaml").write_text(yaml.safe_dump(PLAYBOOK))
     return root
 
@@ -90,7 +82,7 @@ def test_csv_to_stdout_escapes_formulas(run_cli, ws):
 
 
 def test_html_defaults_to_the_workspace_reports_folder(run_cli, ws):
-    out = report(run_cli, ws, "--format", "html", "--budget", "100").stdout.strip()
+    out = report(run_cli, ws, "--format", "html", "--budget", "1000").stdout.strip()
     path = ws / "reports" / "report-2026-06-30.html"
     assert out == str(path)
     page = path.read_text(encoding="utf-8")
@@ -144,9 +136,37 @@ def test_binary_predictions_say_binary(run_cli, ws):
     assert "binary" in result.stderr
 
 
-def test_no_playbook_still_reports_and_says_so(run_cli, ws):
-    out = run_cli("--workspace", str(ws), "report").stdout
-    assert "no retention playbook" in out
+def test_outside_the_repository_the_shipped_playbook_suggests_actions(run_cli, ws):
+    # run_cli works in an empty directory: no configs/ there
+    assert not Path("configs").exists()
+    payload = json.loads(
+        run_cli("--workspace", str(ws), "report", "--json", "--budget", "2000").stdout
+    )
+    assert payload["budget"]["customers"] > 0
+    assert all(c["action"] for c in payload["customers"])
+    assert not any("playbook" in note for note in payload["notes"])
+
+
+def test_a_playbook_in_configs_overrides_the_shipped_one(run_cli, ws):
+    book = yaml.safe_load(yaml.safe_dump(PLAYBOOK))
+    book["fallback"]["name"] = "our-own-check-in"
+    Path("configs").mkdir()
+    Path("configs/actions.yaml").write_text(yaml.safe_dump(book))
+    payload = json.loads(run_cli("--workspace", str(ws), "report", "--json").stdout)
+    assert "our-own-check-in" in {c["action"] for c in payload["customers"]}
+
+
+def test_with_a_budget_the_csv_holds_every_customer_of_the_plan(run_cli, ws, tmp_path):
+    out = tmp_path / "plan.csv"
+    report(run_cli, ws, "--budget", "1000", "--control-share", "0.2", "--top", "2",
+           "--format", "csv", "--out", str(out))  # fmt: skip
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    treated = [r for r in rows if r["control"] == "false"]
+    assert len(rows) > 2 and all(r["selected"] == "true" for r in treated)
+    assert any(r["control"] == "true" for r in rows)
+    terminal = report(run_cli, ws, "--budget", "1000", "--control-share", "0.2", "--top", "2")
+    assert "Top 2 of 10" in terminal.stdout
+    assert "What to do" in terminal.stdout
 
 
 @pytest.mark.parametrize(
@@ -211,7 +231,9 @@ def test_train_predict_report_in_every_format(run_cli, trained, tmp_path):
     payload = json.loads(run_cli(*base, "--json", "--budget", "200").stdout)
     assert payload["model_type"] == "multiclass"
     assert payload["model"]["calibration"]
-    assert len(payload["customers"]) == 20
+    # with a budget the list is the whole plan: every chosen customer, not the top 20
+    chosen = {c["customer_id"] for c in payload["budget"]["chosen"]}
+    assert chosen == {c["customer_id"] for c in payload["customers"] if c["selected"]}
     assert payload["budget"]["spent"] <= 200
     assert any(c["driver_1"] for c in payload["customers"])
 

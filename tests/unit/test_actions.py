@@ -140,8 +140,13 @@ def test_shipped_playbook_states_costs_are_assumptions(playbook: Playbook) -> No
         ),
         (
             # A binary model says "churned"; the voluntary playbook still applies.
-            {"churn_type": "churned", "driver_features": ["recency_days", "complaints_unresolved"]},
+            {"churn_type": "churned", "driver_features": ["complaints_unresolved", "recency_days"]},
             "service-recovery-call",
+        ),
+        (
+            # The action follows the leading driver, not any of the three.
+            {"churn_type": "churned", "driver_features": ["recency_days", "complaints_unresolved"]},
+            "re-engagement-training",
         ),
         ({"driver_features": ["usage_logins_trend"]}, "re-engagement-training"),
         ({"driver_features": ["price_increases"], "value": 900.0}, "targeted-offer"),

@@ -38,6 +38,7 @@ from churnkit.features import (
     feature_layout,
     slug,
 )
+from churnkit.features.spec import Sentence
 
 CUTOFF = end_of_day(date(2024, 6, 30))
 DEFAULT = FeatureSettings()
@@ -412,19 +413,21 @@ def test_streaming_and_in_memory_engines_agree() -> None:
     assert_frame_equal(streaming, result.frame.collect(engine="in-memory").sort(CUSTOMER_ID))
 
 
-def test_render_fills_a_sentence_and_drops_clauses_with_missing_values() -> None:
+def test_a_spec_reads_the_columns_its_sentence_speaks_of() -> None:
     spec = FeatureSpec(
-        "recency_days",
+        "overdue_ratio",
         "numeric",
-        "days since the last purchase",
-        "no purchase for {recency_days:.0f} days; usual gap {gap_median_days:.0f} days",
+        "days since the last purchase over the usual gap",
+        Sentence(
+            "no purchase for {value}, {times}x the usual gap of {reference}",
+            noun="day",
+            reference="usual",
+            against="gap_median_days",
+            value="recency_days",
+        ),
         "high",
     )
     assert spec.inputs == ("recency_days", "gap_median_days")
-    both = {"recency_days": 74.2, "gap_median_days": 21.0}
-    assert spec.render(both) == "no purchase for 74 days; usual gap 21 days"
-    assert spec.render({"recency_days": 74.2, "gap_median_days": None}) == "no purchase for 74 days"
-    assert spec.render({"recency_days": float("nan")}) is None
 
 
 def test_slug_makes_column_fragments() -> None:

@@ -116,7 +116,7 @@ def test_control_customers_are_held_out_and_counted():
 
 def test_the_control_group_is_said_and_marked_in_every_format():
     report = fixed_report()
-    held_out = report.customers.filter(pl.col("control"))["customer_id"].to_list()
+    held_out = report.listed.filter(pl.col("control"))["customer_id"].to_list()
     assert held_out
     text = table_text(report)
     md = report_markdown(report)
@@ -306,3 +306,64 @@ def test_report_columns_match_what_predict_writes():
     from churnkit.predict import pipeline as scoring
 
     assert scoring.OUTPUT_COLUMNS == PREDICTION_COLUMNS
+
+
+def many_predictions(n: int = 300) -> pl.DataFrame:
+    """``n`` customers in predict's layout, with long ids (emails)."""
+    base = fixed_predictions().head(1)
+    rows = pl.concat([base] * n).with_columns(
+        pl.Series("customer_id", [f"customer.{i:04d}@example.com" for i in range(n)]),
+        pl.Series("value", [100.0 + 10 * i for i in range(n)]),
+    )
+    return rows.with_columns((pl.col("p_churn") * pl.col("value")).alias("value_at_risk"))
+
+
+def test_with_a_budget_files_list_the_whole_plan_and_top_limits_the_terminal():
+    report = build(predictions=many_predictions(), top=5, budget=2000.0, control_share=0.1)
+    assert report.budget is not None
+    assert report.customers.height == 5
+    plan = report.listed
+    treated = plan.filter(~pl.col("control"))
+    assert treated.height == report.budget.customers > 5
+    assert treated["selected"].all()
+    assert plan.filter(pl.col("control")).height > 0
+    assert plan["rank"].to_list() == list(range(1, plan.height + 1))
+    ids = set(plan["customer_id"])
+    assert set(report.budget.chosen["customer_id"]) <= ids
+    rows = list(csv.DictReader(io.StringIO(report_csv(report))))
+    assert [r["customer_id"] for r in rows] == plan["customer_id"].to_list()
+    payload = report_json(report)
+    assert [c["customer_id"] for c in payload["customers"]] == plan["customer_id"].to_list()
+    assert payload["customers_listed"].startswith("the whole plan by value at risk")
+    md = report_markdown(report)
+    assert all(i in md for i in ids)
+    assert all(i in report_html(report) for i in ids)
+    terminal = table_text(report, 200)
+    listed = [i for i in ids if i in terminal.split("What to do")[0]]
+    assert len(listed) == 5
+
+
+def test_without_a_budget_files_list_the_top_customers():
+    report = build(predictions=many_predictions(), top=5)
+    assert report.listed.height == 5
+    assert len(list(csv.DictReader(io.StringIO(report_csv(report))))) == 5
+    assert report_json(report)["customers_listed"] == "the top 5 of 300 by value at risk"
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_the_terminal_shows_long_ids_whole(width):
+    uuids = [f"3f2b8c1e-9d4a-4b7e-8f61-{i:012d}" for i in range(3)]
+    emails = [f"a.very.long.name.{i}@customers.example.com" for i in range(3)]
+    predictions = many_predictions(6).with_columns(pl.Series("customer_id", uuids + emails))
+    report = build(predictions=predictions, top=6, budget=100.0)
+    text = table_text(report, width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    for customer in uuids + emails:
+        assert any(customer in line for line in text.splitlines()), customer
+
+
+def test_the_terminal_says_what_each_listed_action_means():
+    report = fixed_report()
+    text = table_text(report, 120)
+    assert "What to do" in text
+    assert "service-recovery-call (phone)" in text  # the action's description

@@ -16,6 +16,7 @@ from churnkit.features.family import Family, Needs
 from churnkit.features.keys import PURCHASES
 from churnkit.features.names import DAYS_TO_CARD_EXPIRY, slug
 from churnkit.features.query import FeatureQuery, as_float, is_kind, last_value, ratio
+from churnkit.features.spec import Sentence
 
 
 def _latest(q: FeatureQuery, value: pl.Expr, tag: str) -> pl.Expr:
@@ -30,7 +31,12 @@ def build_card(q: FeatureQuery) -> None:
         (expiry - pl.lit(q.cutoff.date())).dt.total_days().cast(pl.Float64),
         DAYS_TO_CARD_EXPIRY,
         "days until the payment card expires (negative: already expired)",
-        "card expires in {days_to_card_expiry:.0f} days",
+        Sentence(
+            "card expires in {value}",
+            noun="day",
+            past="card expired {value} ago",
+            today="card expires today",
+        ),
         "low",
         unit="days",
     )
@@ -46,7 +52,7 @@ def build_extras(q: FeatureQuery) -> None:
             _latest(q, value, f"_xc{i}"),
             name,
             f"latest value of {col}",
-            f"{col}: {{{name}}}",
+            Sentence(f"{_literal(col)} {{value}}", reference="category"),
             kind="categorical",
         )
 
@@ -60,7 +66,7 @@ def _numeric(q: FeatureQuery, i: int, col: str) -> None:
         _latest(q, value, f"_xn{i}"),
         name,
         f"latest value of {col}",
-        f"{col} {{{name}:g}} on the latest purchase",
+        Sentence(f"{_literal(col)} {{value}} on the latest purchase", number=",.2f"),
     )
     nonzero = is_kind(EventKind.PURCHASE) & (value.fill_null(0.0) != 0)
     q.purchase_aggs.append(nonzero.sum().alias(f"_xn{i}_nz"))
@@ -69,8 +75,13 @@ def _numeric(q: FeatureQuery, i: int, col: str) -> None:
         ratio(pl.col(f"_xn{i}_nz").cast(pl.Float64), pl.col(PURCHASES).cast(pl.Float64)),
         share,
         f"share of purchases with a non-zero {col}",
-        f"{{{share}:.0%}} of purchases with {col}",
+        Sentence(f"{{value}} of purchases with {_literal(col)}", number=".0%"),
     )
+
+
+def _literal(text: str) -> str:
+    """Text from the data, safe inside a sentence template."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 CARD = Family(

@@ -17,6 +17,7 @@ import polars as pl
 from churnkit.core.schema import EventKind
 from churnkit.features.family import Family, Needs
 from churnkit.features.query import FeatureQuery, is_kind
+from churnkit.features.spec import Sentence
 from churnkit.population.customer_base import (
     AGE,
     T_X,
@@ -50,8 +51,11 @@ def build(q: FeatureQuery) -> None:
         ),
         P_ALIVE,
         "probability the customer is still a customer (BG/NBD on purchase days)",
-        "a {p_alive:.0%} chance of still being a customer, from how often and how "
-        "recently they bought",
+        Sentence(
+            "a {value} chance of still being a customer, from how often and how "
+            "recently they bought",
+            number=".0%",
+        ),
         "low",
     )
     q.add(
@@ -62,7 +66,7 @@ def build(q: FeatureQuery) -> None:
         ),
         EXPECTED,
         f"purchases expected in the next {params.horizon_days} days (BG/NBD)",
-        "{expected_purchases_horizon:.1f} purchases expected in the horizon",
+        Sentence("{value} expected in the horizon", noun="purchase", number=".1f"),
         "low",
     )
 

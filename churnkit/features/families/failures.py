@@ -29,6 +29,7 @@ from churnkit.features.names import (
     FAILED_PAYMENTS_UNRECOVERED,
 )
 from churnkit.features.query import US_PER_DAY, FeatureQuery, ratio
+from churnkit.features.spec import Sentence
 
 _e = pl.element()
 
@@ -57,7 +58,7 @@ def build(q: FeatureQuery) -> None:
             count(JUDGED_KEYS, FAILURE_ENTRY & (_e >= after)),
             f"failed_payments_{w}d",
             f"failed payments in the last {w} days",
-            f"{{failed_payments_{w}d:.0f}} failed payments in the last {w} days",
+            Sentence(f"{{value}} in the last {w} days", noun="failed payment"),
             "high",
         )
     _totals(q)
@@ -68,21 +69,21 @@ def _totals(q: FeatureQuery) -> None:
         pl.col("_f_n").fill_null(0.0),
         "failed_payments_total",
         "failed payments up to the cutoff",
-        "{failed_payments_total:.0f} failed payments in total",
+        Sentence("{value} in total", noun="failed payment"),
         "high",
     )
     q.add(
         pl.col("_f_open").fill_null(0.0),
         FAILED_PAYMENTS_UNRECOVERED,
         "failed payments since the last successful purchase",
-        "{failed_payments_unrecovered:.0f} failed payments not recovered since the last purchase",
+        Sentence("{value} not recovered since the last purchase", noun="failed payment"),
         "high",
     )
     q.add(
         pl.col("_f_days"),
         "days_since_last_failure",
         "days since the last failed payment (null if none)",
-        "last failed payment {days_since_last_failure:.0f} days ago",
+        Sentence("last failed payment {value} ago", noun="day"),
         "low",
         unit="days",
     )
@@ -90,7 +91,7 @@ def _totals(q: FeatureQuery) -> None:
         ratio(pl.col("_f_n") - pl.col("_f_open"), pl.col("_f_n")),
         "failed_recovered_share",
         "share of failed payments later recovered by a purchase",
-        "{failed_recovered_share:.0%} of failed payments were recovered",
+        Sentence("{value} of failed payments recovered", number=".0%"),
         "low",
     )
 
@@ -103,7 +104,7 @@ def build_reasons(q: FeatureQuery) -> None:
             count(JUDGED_KEYS, FAILURE_ENTRY & (code == REASON_ENTRY)),
             name,
             f"failed payments due to {text}",
-            f"{{{name}:.0f}} failed payments due to {text}",
+            Sentence(f"{{value}} due to {text}", noun="failed payment"),
             "high",
         )
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from churnkit.features.families.recency import OVERDUE
 from churnkit.features.family import Family, Needs
 from churnkit.features.keys import PURCHASE_ENTRY, SECOND_UNIT, SORTED_KEYS, pairs
 from churnkit.features.names import GAP_CV, GAP_MEDIAN_DAYS, OVERDUE_RATIO, RECENCY_DAYS
 from churnkit.features.query import FeatureQuery, ratio
+from churnkit.features.spec import Sentence
 
 _e = pl.element()
 
@@ -27,28 +29,34 @@ def build(q: FeatureQuery) -> None:
         q.local(3, gaps.list.median(), "_gap_median"),
         GAP_MEDIAN_DAYS,
         "median days between purchases (null with a single purchase)",
-        "usual gap between purchases {gap_median_days:.0f} days",
+        Sentence("usual gap between purchases {value}", noun="day"),
         unit="days",
     )
     q.add(
         q.local(3, gaps.list.mean(), "_gap_mean"),
         "gap_mean_days",
         "mean days between purchases (null with a single purchase)",
-        "average gap between purchases {gap_mean_days:.0f} days",
+        Sentence("average gap between purchases {value}", noun="day"),
         unit="days",
     )
     q.add(
         q.local(3, gaps.list.std(), "_gap_std"),
         "gap_std_days",
         "standard deviation of days between purchases",
-        "purchase gaps vary by {gap_std_days:.0f} days",
+        Sentence("purchase gaps vary by {value}", noun="day"),
         unit="days",
     )
     q.add(
         q.local(3, gaps.list.last(), "_gap_last"),
         "gap_last_days",
         "days between the last two purchases",
-        "last gap between purchases {gap_last_days:.0f} days; usual {gap_median_days:.0f} days",
+        Sentence(
+            "last gap between purchases {value}, {times}x the usual {reference}",
+            noun="day",
+            reference="usual",
+            against=GAP_MEDIAN_DAYS,
+            alone="last gap between purchases {value}",
+        ),
         "high",
         unit="days",
     )
@@ -61,7 +69,7 @@ def _derived(q: FeatureQuery) -> None:
         ratio(pl.col("gap_std_days"), pl.col("gap_mean_days")),
         GAP_CV,
         "irregularity of purchase timing (std / mean of gaps)",
-        "irregular buying (gap variation {gap_cv:.1f}× the mean)",
+        Sentence("gap variation {value}x the mean gap", number=".1f"),
         stage="derived",
         unit="ratio",
     )
@@ -69,8 +77,7 @@ def _derived(q: FeatureQuery) -> None:
         ratio(pl.col(RECENCY_DAYS), pl.col(GAP_MEDIAN_DAYS)),
         OVERDUE_RATIO,
         "days since the last purchase over the usual gap (null with a single purchase)",
-        "{overdue_ratio:.1f}× the usual gap since the last purchase; "
-        "no purchase for {recency_days:.0f} days; usual gap {gap_median_days:.0f} days",
+        OVERDUE,
         "high",
         stage="derived",
     )

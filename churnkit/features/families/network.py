@@ -29,6 +29,7 @@ from churnkit.features.names import (
     TENURE_DAYS,
 )
 from churnkit.features.query import ACTIVE_MONTHS, ACTIVITY_MONTHS, FeatureQuery
+from churnkit.features.spec import Sentence
 
 # Own stickiness: half tenure (saturating at a year), half recent activity.
 STICKINESS_TENURE_DAYS = 365
@@ -100,7 +101,7 @@ def _features(q: FeatureQuery) -> None:
         pl.col("_n").fill_null(0).cast(pl.Float64),
         RELATED_CUSTOMERS,
         "customers tied to this one (referrals, shared accounts, teams)",
-        "{related_customers:.0f} related customers",
+        Sentence("{value}", noun="related customer"),
         "low",
         stage="late",
     )
@@ -108,7 +109,7 @@ def _features(q: FeatureQuery) -> None:
         pl.col("_n_active").fill_null(0).cast(pl.Float64),
         RELATED_ACTIVE,
         "related customers active at the cutoff",
-        "{related_active:.0f} of {related_customers:.0f} related customers still active",
+        Sentence("{value} still active", noun="related customer"),
         "low",
         stage="late",
     )
@@ -116,7 +117,7 @@ def _features(q: FeatureQuery) -> None:
         pl.col("_n_churned").fill_null(0).cast(pl.Float64),
         RELATED_CHURNED,
         "related customers seen before who are no longer active",
-        "{related_churned:.0f} related customers have left",
+        Sentence("{value} who left", noun="related customer"),
         "high",
         stage="late",
     )
@@ -124,7 +125,7 @@ def _features(q: FeatureQuery) -> None:
         pl.col("_own") + q.settings.network_coupling * pl.col("_a_nb").fill_null(0.0),
         NETWORK_STICKINESS,
         "own stickiness plus coupling × stickiness of active related customers",
-        "network stickiness {network_stickiness:.2f}",
+        Sentence("network stickiness {value}", number=".2f"),
         "low",
         stage="late",
     )

@@ -24,6 +24,7 @@ from churnkit.features.keys import (
 )
 from churnkit.features.names import LAST_PRICE_INCREASE_PCT, PRICE_INCREASES
 from churnkit.features.query import FeatureQuery
+from churnkit.features.spec import Sentence
 
 _e = pl.element()
 
@@ -35,7 +36,7 @@ def build(q: FeatureQuery) -> None:
         q.local(0, latest.replace_strict(names, default=None, return_dtype=pl.String), "_plan"),
         "plan",
         "the customer's current plan (latest plan seen)",
-        "on plan {plan}",
+        Sentence("on the {value} plan", reference="category"),
         kind="categorical",
     )
     _steps(q)
@@ -83,20 +84,20 @@ def _changes(q: FeatureQuery) -> None:
         q.local(0, count(PURCHASE_KEYS, ~PURCHASE_ENTRY), "_pc_n"),
         "plan_changes_total",
         "plan changes up to the cutoff",
-        "{plan_changes_total:.0f} plan changes",
+        Sentence("{value}", noun="plan change"),
     )
     q.add(
         q.local(2, (change * mask(step, _e < 0)).list.sum().fill_null(0.0), "_down"),
         "downgrades_total",
         "plan changes to a cheaper plan",
-        "{downgrades_total:.0f} downgrades to a cheaper plan",
+        Sentence("{value} to a cheaper plan", noun="downgrade"),
         "high",
     )
     q.add(
         q.local(2, (change * mask(step, _e > 0)).list.sum().fill_null(0.0), "_up"),
         "upgrades_total",
         "plan changes to a dearer plan",
-        "{upgrades_total:.0f} upgrades",
+        Sentence("{value} to a dearer plan", noun="upgrade"),
         "low",
     )
 
@@ -106,7 +107,7 @@ def _increases(q: FeatureQuery) -> None:
         q.local(3, pl.col("_inc").list.sum().fill_null(0.0), "_increases"),
         PRICE_INCREASES,
         "times the customer paid more than last time on the same plan",
-        "{price_increases:.0f} price increases on the same plan",
+        Sentence("{value} on the same plan", noun="price increase"),
         "high",
     )
     pct = (pl.col("_amount_pct") * pl.col("_inc")).list.eval(_e.filter(_e > 0)).list.last()
@@ -114,7 +115,7 @@ def _increases(q: FeatureQuery) -> None:
         q.local(3, pct, "_last_pct"),
         LAST_PRICE_INCREASE_PCT,
         "size of the latest price increase on the same plan, in percent",
-        "price went up {last_price_increase_pct:.0f}% last time",
+        Sentence("price went up {value}% last time"),
         "high",
     )
 

@@ -11,6 +11,7 @@ the ``w`` days before it, and a trend between the two.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import polars as pl
@@ -26,7 +27,13 @@ from churnkit.features.keys import (
     count,
     purchase_key_after,
 )
-from churnkit.features.names import PURCHASES_TOTAL, RECENCY_DAYS, REVENUE_TOTAL, TENURE_DAYS
+from churnkit.features.names import (
+    GAP_MEDIAN_DAYS,
+    PURCHASES_TOTAL,
+    RECENCY_DAYS,
+    REVENUE_TOTAL,
+    TENURE_DAYS,
+)
 from churnkit.features.query import (
     FIRST_EVENT,
     LAST_EVENT,
@@ -34,8 +41,19 @@ from churnkit.features.query import (
     ratio,
     trend,
 )
+from churnkit.features.spec import Sentence
 
 _e = pl.element()
+# Days since the last purchase against the customer's usual gap; the overdue ratio
+# (gaps) says the same.
+OVERDUE = Sentence(
+    "no purchase for {value}, {times}x the usual gap of {reference}",
+    noun="day",
+    reference="usual",
+    against=GAP_MEDIAN_DAYS,
+    value=RECENCY_DAYS,
+    alone="no purchase for {value}",
+)
 
 
 def build(q: FeatureQuery) -> None:
@@ -43,7 +61,7 @@ def build(q: FeatureQuery) -> None:
         q.days_since(LAST_PURCHASE),
         RECENCY_DAYS,
         "days since the last purchase",
-        "no purchase for {recency_days:.0f} days; usual gap {gap_median_days:.0f} days",
+        OVERDUE,
         "high",
         unit="days",
     )
@@ -51,7 +69,7 @@ def build(q: FeatureQuery) -> None:
         q.days_since(LAST_EVENT),
         "days_since_last_event",
         "days since the customer's last event of any kind",
-        "no activity of any kind for {days_since_last_event:.0f} days",
+        Sentence("no activity of any kind for {value}", noun="day"),
         "high",
         unit="days",
     )
@@ -59,7 +77,7 @@ def build(q: FeatureQuery) -> None:
         q.days_since(FIRST_EVENT),
         TENURE_DAYS,
         "days since the customer's first event",
-        "a customer for {tenure_days:.0f} days",
+        Sentence("a customer for {value}", noun="day"),
         "low",
         unit="days",
     )
@@ -73,21 +91,21 @@ def _totals(q: FeatureQuery) -> None:
         pl.col(PURCHASES).fill_null(0.0),
         PURCHASES_TOTAL,
         "purchases up to the cutoff",
-        "{purchases_total:.0f} purchases in total",
+        Sentence("{value} in total", noun="purchase"),
         "low",
     )
     q.add(
         pl.col(REVENUE).fill_null(0.0),
         REVENUE_TOTAL,
         "revenue from purchases up to the cutoff",
-        "{revenue_total:,.2f} spent in total",
+        Sentence("spent {value} in total", number=",.2f"),
         "low",
     )
     q.add(
         ratio(pl.col(REVENUE), pl.col(PURCHASES)),
         "avg_purchase_amount",
         "average purchase amount",
-        "average purchase {avg_purchase_amount:,.2f}",
+        Sentence("average purchase {value}", number=",.2f"),
     )
 
 
@@ -97,23 +115,37 @@ def _window(q: FeatureQuery, w: int) -> None:
     recent = PURCHASE_ENTRY & (_e >= mid)
     before = PURCHASE_ENTRY & (_e >= start) & (_e < mid)
     values = {
-        "purchases": (count(PURCHASE_KEYS, recent), count(PURCHASE_KEYS, before), ".0f"),
-        "revenue": (amount_where(recent), amount_where(before), ",.2f"),
+        "purchases": (count(PURCHASE_KEYS, recent), count(PURCHASE_KEYS, before)),
+        "revenue": (amount_where(recent), amount_where(before)),
     }
-    for what, (cur, prev, fmt) in values.items():
-        said = f"{{{what}_{w}d:{fmt}}} {what} in the last {w} days"
-        vs = f"{said} vs {{{what}_prev_{w}d:{fmt}}} in the {w} days before"
+    for what, (cur, prev) in values.items():
+        now, then = f"{what}_{w}d", f"{what}_prev_{w}d"
+        said, before_said = _window_words(what, w)
+        window = replace(said, reference="previous", against=then)
         q.prepare(0, *[cur.alias(f"_{what}_{w}"), prev.alias(f"_{what}_prev_{w}")])
         c, p = pl.col(f"_{what}_{w}").fill_null(0.0), pl.col(f"_{what}_prev_{w}").fill_null(0.0)
-        q.add(c, f"{what}_{w}d", f"{what} in the last {w} days", said, "low")
-        q.add(p, f"{what}_prev_{w}d", f"{what} in the {w} days before the last {w}", vs)
+        q.add(c, now, f"{what} in the last {w} days", window, "low")
+        q.add(p, then, f"{what} in the {w} days before the last {w}", before_said)
         q.add(
             trend(c, p),
             f"{what}_trend_{w}d",
             f"change in {what}, last {w} days vs the {w} before (-1 stopped, +1 new)",
-            vs,
+            replace(window, value=now),
             "low",
         )
+
+
+def _window_words(what: str, w: int) -> tuple[Sentence, Sentence]:
+    """How a window's count or revenue is said, and the window before it."""
+    if what == "purchases":
+        return (
+            Sentence(f"{{value}} in the last {w} days", noun="purchase"),
+            Sentence(f"{{value}} in the {w} days before the last {w}", noun="purchase"),
+        )
+    return (
+        Sentence(f"spent {{value}} in the last {w} days", number=",.2f"),
+        Sentence(f"spent {{value}} in the {w} days before the last {w}", number=",.2f"),
+    )
 
 
 FAMILY = Family(

@@ -18,6 +18,7 @@ from churnkit.features.keys import (
 )
 from churnkit.features.names import COMPLAINTS_90D, COMPLAINTS_UNRESOLVED
 from churnkit.features.query import FeatureQuery, is_kind
+from churnkit.features.spec import Sentence
 
 _e = pl.element()
 
@@ -32,14 +33,14 @@ def build_refunds(q: FeatureQuery) -> None:
         pl.col("_r_n").fill_null(0).cast(pl.Float64),
         "refunds_total",
         "refunds up to the cutoff",
-        "{refunds_total:.0f} refunds",
+        Sentence("{value} in total", noun="refund"),
         "high",
     )
     q.add(
         pl.col("_r_amt").fill_null(0.0),
         "refund_amount_total",
         "amount refunded up to the cutoff",
-        "{refund_amount_total:,.2f} refunded",
+        Sentence("{value} refunded in total", number=",.2f"),
         "high",
     )
 
@@ -53,21 +54,21 @@ def build_complaints(q: FeatureQuery) -> None:
         count(JUDGED_KEYS, COMPLAINT_ENTRY),
         "complaints_total",
         "complaints up to the cutoff",
-        "{complaints_total:.0f} complaints",
+        Sentence("{value} in total", noun="complaint"),
         "high",
     )
     q.add(
         count(JUDGED_KEYS, COMPLAINT_ENTRY & (_e >= after)),
         COMPLAINTS_90D,
         "complaints in the last 90 days",
-        "{complaints_90d:.0f} complaints in the last 90 days",
+        Sentence("{value} in the last 90 days", noun="complaint"),
         "high",
     )
     q.add(
         after_last_purchase(complaints=True),
         COMPLAINTS_UNRESOLVED,
         "complaints not followed by a purchase",
-        "{complaints_unresolved:.0f} complaints not followed by a purchase",
+        Sentence("{value} not followed by a purchase", noun="complaint"),
         "high",
     )
 
@@ -78,7 +79,7 @@ def build_cancels(q: FeatureQuery) -> None:
         pl.col("_x_n").fill_null(0).cast(pl.Float64),
         "cancels_total",
         "cancellations up to the cutoff (later undone by a purchase or not)",
-        "{cancels_total:.0f} past cancellations",
+        Sentence("{value}", noun="past cancellation"),
         "high",
     )
 

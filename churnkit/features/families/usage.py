@@ -4,12 +4,15 @@ days since it was last used. A missing quantity counts one use."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 
 from churnkit.core.schema import EVENT, QUANTITY, TS, EventKind
 from churnkit.features.family import Family, Needs
 from churnkit.features.names import slug
 from churnkit.features.query import LAST_USAGE, FeatureQuery, trend
+from churnkit.features.spec import Sentence
 
 _ts = pl.col(TS)
 
@@ -19,7 +22,7 @@ def build(q: FeatureQuery) -> None:
         q.days_since(LAST_USAGE),
         "days_since_last_usage",
         "days since the last product usage event",
-        "no product use for {days_since_last_usage:.0f} days",
+        Sentence("no product use for {value}", noun="day"),
         "high",
         unit="days",
     )
@@ -50,34 +53,52 @@ def _event(q: FeatureQuery, i: int, event: str, base: str) -> None:
     q.usage_aggs.append(pl.when(is_event).then(_ts).max().alias(f"_u{i}_last"))
     cur = pl.col(f"_u{i}_30").fill_null(0.0)
     prev = pl.col(f"_u{i}_p30").fill_null(0.0)
-    vs = (
-        f"{{{base}_30d:.0f}} × {event} in the last 30 days vs "
-        f"{{{base}_prev_30d:.0f}} in the 30 days before"
+    noun = _noun(event)
+    window = Sentence(
+        "{value} in the last 30 days",
+        noun=noun,
+        reference="previous",
+        against=f"{base}_prev_30d",
     )
-    q.add(cur, f"{base}_30d", f"{event} (usage) in the last 30 days", vs, "low")
-    q.add(prev, f"{base}_prev_30d", f"{event} (usage) 30 to 60 days ago", vs)
+    q.add(cur, f"{base}_30d", f"{event} (usage) in the last 30 days", window, "low")
+    q.add(
+        prev,
+        f"{base}_prev_30d",
+        f"{event} (usage) 30 to 60 days ago",
+        Sentence("{value} 30 to 60 days ago", noun=noun),
+    )
     q.add(
         pl.col(f"_u{i}_90").fill_null(0.0),
         f"{base}_90d",
         f"{event} (usage) in the last 90 days",
-        f"{{{base}_90d:.0f}} × {event} in the last 90 days",
+        Sentence("{value} in the last 90 days", noun=noun),
         "low",
     )
     q.add(
         trend(cur, prev),
         f"{base}_trend",
         f"change in {event} usage, last 30 days vs the 30 before (-1 stopped, +1 new)",
-        vs,
+        replace(window, value=f"{base}_30d"),
         "low",
     )
     q.add(
         q.days_since(f"_u{i}_last"),
         f"{base}_days_since",
         f"days since the last {event} (usage)",
-        f"no {event} for {{{base}_days_since:.0f}} days",
+        Sentence(f"no {_literal(noun)} for {{value}}", noun="day"),
         "high",
         unit="days",
     )
+
+
+def _noun(event: str) -> str:
+    """A usage event as the noun a sentence counts: ``report_run`` → "report run"."""
+    return " ".join(event.replace("_", " ").split()) or event
+
+
+def _literal(text: str) -> str:
+    """Text from the data, safe inside a sentence template."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 FAMILY = Family(
