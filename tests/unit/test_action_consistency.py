@@ -36,6 +36,7 @@ LEADING = {
     "card": "days_to_card_expiry",
     "extras": "channel_last",
     "network": "related_churned",
+    "customer_base": "p_alive",
 }
 SECOND = dict.fromkeys(PAYMENT_FAMILIES, "usage_login_trend") | {"usage": "complaints_unresolved"}
 DEFAULT_SECOND = "failed_payments_30d"
@@ -48,6 +49,7 @@ TRAINING = "re-engagement-training"
 OFFER = "targeted-offer"
 COMMUNITY = "community-referral"
 CHECK_IN = "check-in-email"
+REMINDER = "repeat-purchase-reminder"
 
 # What a voluntary (or binary "churned") churner gets, by leading family.
 VOLUNTARY = {
@@ -63,6 +65,7 @@ VOLUNTARY = {
     "card": CARD,
     "extras": CHECK_IN,
     "network": COMMUNITY,
+    "customer_base": REMINDER,
 }
 # Involuntary churners: a payment action whatever leads; which one, by the drivers.
 INVOLUNTARY = dict.fromkeys(LEADING, DUNNING) | {"failure_reasons": PAYDAY, "card": CARD}

@@ -52,8 +52,7 @@ def build(q: FeatureQuery) -> None:
         P_ALIVE,
         "probability the customer is still a customer (BG/NBD on purchase days)",
         Sentence(
-            "a {value} chance of still being a customer, from how often and how "
-            "recently they bought",
+            "{value} likely to still be a customer, from how often and how recently they bought",
             number=".0%",
         ),
         "low",
