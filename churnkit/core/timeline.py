@@ -94,6 +94,13 @@ def events_between(events: pl.LazyFrame, start: datetime, end: datetime) -> pl.L
     return events.filter((pl.col(TS) > naive_utc(start)) & (pl.col(TS) <= naive_utc(end)))
 
 
+def label_gap_days(horizon: int, grace: int, step_days: int) -> int:
+    """Days between the latest training cutoff and ``as_of``: ``horizon + grace``,
+    rounded up to whole weeks when the snapshots step by whole weeks (see ``cutoffs``)."""
+    gap = horizon + grace
+    return -(-gap // 7) * 7 if step_days % 7 == 0 else gap
+
+
 def cutoffs(
     as_of: datetime,
     *,
@@ -107,10 +114,14 @@ def cutoffs(
     """The training snapshot schedule, in ascending order (the last one is the latest,
     used for out-of-time validation).
 
-    The latest cutoff is ``as_of - horizon - grace`` days: DESIGN.md only asks for
-    ``c <= as_of - horizon``, but a label may wait ``grace`` days after the window
-    for a failed payment to be recovered, and this choice keeps every label computable
-    from events at or before ``as_of``. Earlier cutoffs follow every ``step_days``.
+    The latest cutoff lies at least ``horizon + grace`` days before ``as_of``: a label
+    may wait ``grace`` days after its window for a failed payment to be recovered, so
+    every label stays computable from events at or before ``as_of``. When
+    ``step_days`` is whole weeks, that distance is rounded up to whole weeks, so every
+    cutoff falls on ``as_of``'s weekday: weekly exports (usage counts dated at the end
+    of their week, weekly billing) are then seen at the same point of their week in
+    training as at scoring, and features such as "days since the last usage" do not
+    drift by the weekday alone. Earlier cutoffs follow every ``step_days``.
     Cutoffs with less than ``min_history_days`` of data before them are dropped.
     Raises ``InsufficientHistoryError`` (exit 3) when no cutoff remains.
     """
@@ -125,18 +136,21 @@ def cutoffs(
             raise UsageError(f"{name} must be at least {low}; got {value}")
     as_of = naive_utc(as_of)
     first_event = naive_utc(first_event)
-    latest = as_of - timedelta(days=horizon + grace)
+    latest = as_of - timedelta(days=label_gap_days(horizon, grace, step_days))
     earliest = first_event + timedelta(days=min_history_days)
     schedule = [latest - timedelta(days=step_days * i) for i in range(count)]
     kept = sorted(c for c in schedule if c >= earliest)
     if not kept:
         span = (as_of - first_event).days
-        needed = horizon + grace + min_history_days
+        gap = label_gap_days(horizon, grace, step_days)
+        parts = f"{horizon} horizon + {grace} grace"
+        if gap != horizon + grace:
+            parts = f"{parts}, rounded up to {gap} (whole weeks)"
         raise InsufficientHistoryError(
             f"the data spans {span} days ({first_event:%Y-%m-%d} to {as_of:%Y-%m-%d}) but a "
-            f"{horizon}-day horizon needs at least {needed} days "
-            f"({horizon} horizon + {grace} grace + {min_history_days} history)",
-            hint=_history_hint(span, horizon, grace, min_history_days),
+            f"{horizon}-day horizon needs at least {gap + min_history_days} days "
+            f"({parts} + {min_history_days} history)",
+            hint=_history_hint(span, horizon, grace, step_days, min_history_days),
         )
     if len(kept) < count:
         logger.info(
@@ -148,14 +162,18 @@ def cutoffs(
     return kept
 
 
-def _history_hint(span: int, horizon: int, grace: int, min_history_days: int) -> str:
+def _history_hint(
+    span: int, horizon: int, grace: int, step_days: int, min_history_days: int
+) -> str:
     """What would make a schedule fit: a shorter horizon only when one would."""
-    longest = span - grace - min_history_days
-    more = horizon + grace + min_history_days - span
+    room = span - min_history_days
+    longest = (room // 7 * 7 if step_days % 7 == 0 else room) - grace
+    more = label_gap_days(horizon, grace, step_days) + min_history_days - span
     if longest >= 1:
         return f"use --horizon {longest} or shorter, or ingest at least {more} more days"
-    least = 1 + grace + min_history_days
+    least = label_gap_days(1, grace, step_days) + min_history_days
+    weeks = ", in whole weeks," if step_days % 7 == 0 else ""
     return (
         f"ingest at least {more} more days of history (even a 1-day horizon needs {least} "
-        f"days: 1 + {grace} grace + {min_history_days} history)"
+        f"days: 1 + {grace} grace{weeks} + {min_history_days} history)"
     )

@@ -22,7 +22,7 @@ import polars as pl
 from churnkit.core.config import Settings
 from churnkit.core.errors import InsufficientHistoryError
 from churnkit.core.schema import CHURN_TYPE, CUSTOMER_ID
-from churnkit.core.timeline import cutoffs
+from churnkit.core.timeline import cutoffs, label_gap_days
 from churnkit.engine.hashing import customer_hash, fmix64
 
 OUT_OF_TIME = "out_of_time"
@@ -57,7 +57,9 @@ def schedule(as_of: datetime, first_event: datetime, settings: Settings) -> Sche
     try:
         return Schedule(fit(tr.min_history_days), tr.min_history_days)
     except InsufficientHistoryError:
-        available = (as_of - first_event).days - lab.horizon - lab.grace_period
+        available = (as_of - first_event).days - label_gap_days(
+            lab.horizon, lab.grace_period, tr.step_days
+        )
         floor = min(tr.min_history_floor_days, tr.min_history_days)
         if available < floor:
             # Raised again with the floor, so the message gives the least that works.

@@ -101,6 +101,15 @@ def test_the_latest_cutoff_leaves_room_for_horizon_and_grace() -> None:
     assert all(c == end_of_day(c.date()) for c in schedule)
 
 
+def test_weekly_steps_keep_every_cutoff_on_the_as_of_weekday() -> None:
+    """Weekly usage rows dated at week ends are then seen at the same point of their
+    week in training as at scoring (a 104-day gap once made "days since the last
+    usage" drift by the weekday alone)."""
+    schedule = cutoffs(AS_OF, horizon=90, grace=14, count=3, step_days=28, first_event=FIRST)
+    assert schedule[-1] == AS_OF - timedelta(days=105)
+    assert {c.weekday() for c in schedule} == {AS_OF.weekday()}
+
+
 def test_cutoffs_with_too_little_history_are_dropped() -> None:
     first = AS_OF - timedelta(days=104 + MIN_HISTORY_DAYS + 45)
     schedule = cutoffs(AS_OF, horizon=90, grace=14, count=6, step_days=30, first_event=first)
