@@ -1,6 +1,6 @@
 """Exit codes, the error hierarchy and domain warnings.
 
-Every user mistake becomes a ``ChurnkitError`` carrying the exit code of DESIGN.md;
+Every user mistake becomes a ``ChurnkitError`` carrying the exit code of docs/contract.md;
 the CLI boundary turns it into one line on stderr. Doubtful-but-valid results are
 warnings (lifelines' habit), never crashes.
 """

@@ -50,7 +50,7 @@ DRIVER_FEATURES = "driver_features"
 ACTION = "action"
 ACTION_REASON = "action_reason"
 AS_OF = "as_of"
-# DESIGN's `predict` columns, in the order predictions are written.
+# The `predict` columns of docs/contract.md, in the order predictions are written.
 PREDICTION_COLUMNS = (
     CUSTOMER_ID,
     P_CHURN,

@@ -4,7 +4,7 @@ Every feature and label function sees the event log only through
 :func:`events_until` (what was known at a moment) and :func:`events_between`
 (what happened in a label window). Keeping the time filter in one place is what
 lets one property test protect the whole "training never sees the future" promise
-of DESIGN.md.
+of docs/contract.md.
 
 All times are naive UTC ``datetime`` values at microsecond precision, like the
 ``ts`` column. A bare date stands for its whole day (``end_of_day``), so a cutoff

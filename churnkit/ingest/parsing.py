@@ -288,7 +288,7 @@ def parse_amount(expr: pl.Expr, dtype: pl.DataType, *, decimal: str) -> pl.Expr:
     """Money strings → float: currency symbols/codes, thousands separators, decimal
     comma (by config), a leading minus or accounting parentheses "(12.00)".
 
-    Blank cells are 0.0 (DESIGN: amount defaults to 0); anything else that is not a
+    Blank cells are 0.0 (an absent amount is 0.0, docs/contract.md); anything else that is not a
     well-formed number is null, so "12..5" or "1.234,50" under decimal "." are rejected
     instead of being read as a different number. Plain numbers take a fast path; only
     the rest pays for the full pattern.
@@ -367,7 +367,7 @@ def parse_number(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     )
 
 
-# DESIGN.md's default status synonyms; `ingest.status_map` extends or overrides them.
+# The default status synonyms (docs/contract.md); `ingest.status_map` extends or overrides them.
 _SYNONYMS: dict[EventKind, tuple[str, ...]] = {
     EventKind.PURCHASE: (
         "paid",

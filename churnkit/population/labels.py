@@ -1,6 +1,6 @@
 """Who is active at a cutoff, and how each active customer's next window ends.
 
-The definitions are DESIGN.md's ("Time: as-of, horizon, no leakage"), with the
+The definitions are those of docs/contract.md ("Time"), with the
 tie rules it leaves open made explicit:
 
 - a purchase *recovers* a failed payment when it happens at or after the failure

@@ -3,7 +3,7 @@
 Every customer active at ``as_of`` is scored with a saved model
 (``predict.score.score_population``: the population, the compatibility checks and
 the refusal of a model trained after ``as_of`` are shared with ``evaluate`` and
-``segment``). The decisions DESIGN.md leaves open are made in these modules, and
+``segment``). The decisions docs/contract.md leaves open are made in these modules, and
 stated in the output:
 
 - **churn_type and risk_tier**: see ``predict.tiers``.

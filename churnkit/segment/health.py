@@ -1,4 +1,4 @@
-"""Churn health: the standard retention measures of DOMAIN.md, month by month.
+"""Churn health: the standard retention measures (docs/domain.md), month by month.
 
 Shown by ``churnkit segment --health``. Every measure reads the event log up to
 ``as_of`` only, with the definitions of ``churnkit.labels``:

@@ -76,7 +76,7 @@ class SegmentResult:
     """The per-customer table and its summaries.
 
     ``customers``: one row per active customer (columns in ``segments`` module doc and
-    DESIGN.md). ``summary``: per ``dimension`` (rfm_segment, lifecycle_stage,
+    docs/contract.md). ``summary``: per ``dimension`` (rfm_segment, lifecycle_stage,
     customer_type, value_tier, strategy) and ``segment``: customers, their share,
     revenue (monetary) and its share, average value, average risk and, when the
     outcome window after ``as_of`` is in the data, the observed churn rates.

@@ -12,7 +12,7 @@ import pytest
 from churnkit.core.workspace import Workspace
 from churnkit.segment.segments import STRATEGIES
 
-DESIGN_COLUMNS = [
+CONTRACT_COLUMNS = [
     "customer_id",
     "recency_days",
     "frequency",
@@ -44,7 +44,7 @@ def test_segment_writes_the_table_and_prints_the_summary(run_cli, ws, tmp_path):
     assert "Relationship strategies" in result.stdout
     assert "champions" in result.stdout
     table = pl.read_parquet(ws / "segments.parquet")
-    assert table.columns[: len(DESIGN_COLUMNS)] == DESIGN_COLUMNS
+    assert table.columns[: len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS
     assert "network_stickiness" in table.columns  # the sample has a relations table
     assert table["customer_id"].is_unique().all()
     assert set(table["strategy"].cast(pl.String)) <= set(STRATEGIES)

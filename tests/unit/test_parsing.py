@@ -322,7 +322,7 @@ def test_decimal_comma_amounts_parse_back(cents):
 
 # --- statuses --------------------------------------------------------------------------
 
-DESIGN_SYNONYMS = {
+CONTRACT_SYNONYMS = {
     "purchase": ["paid", "succeeded", "success", "completed", "settled"],
     "payment_failed": ["failed", "declined", "card_declined", "expired_card", "insufficient_funds"],
     "refund": ["refunded", "chargeback"],
@@ -332,7 +332,7 @@ DESIGN_SYNONYMS = {
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(status, kind) for kind, statuses in DESIGN_SYNONYMS.items() for status in statuses],
+    [(status, kind) for kind, statuses in CONTRACT_SYNONYMS.items() for status in statuses],
 )
 def test_default_status_synonyms_any_case(status, kind):
     assert kinds_of([status, status.upper(), status.title(), f"  {status} "]) == [kind] * 4

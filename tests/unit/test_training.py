@@ -49,7 +49,7 @@ def test_multiclass_model_beats_the_naive_baseline(sample_workspace, fast_settin
 
 
 def test_events_after_as_of_change_nothing(sample_workspace, fast_settings, tmp_path):
-    """DESIGN: the same command on a file that also holds later events gives the same
+    """The contract: the same command on a file that also holds later events gives the same
     model, to the bit, and the same predictions."""
     events = scan_events(sample_workspace)
     cut = events.filter(pl.col(TS) <= AS_OF)
