@@ -120,7 +120,7 @@ def compute_features(
         customer_base=customer_base,
     )
     families = build_families(q)
-    logger.info("%d features at cutoff %s", len(q.specs), cutoff)
+    logger.debug("%d features at cutoff %s", len(q.specs), cutoff)
     return FeatureSet(frame=assemble(q, events), specs=q.specs, layout=layout, families=families)
 
 

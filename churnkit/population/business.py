@@ -146,7 +146,7 @@ def detect_business(
             "only, so a customer is active while they use the product and churns when they stop"
         )
         contractual = False
-    logger.info("business model %s", evidence)
+    logger.debug("business model %s", evidence)
     return BusinessEvidence(
         business_model=CONTRACTUAL if contractual else NON_CONTRACTUAL,
         evidence=evidence,

@@ -279,7 +279,7 @@ def fit_at(events: pl.LazyFrame, cutoff: datetime, horizon_days: int) -> Custome
         weights=grouped["len"].to_numpy().astype(np.float64),
     )
     params = dataclasses.replace(params, horizon_days=horizon_days)
-    logger.info(
+    logger.debug(
         "BG/NBD at %s on %d customers: r=%.3g alpha=%.3g a=%.3g b=%.3g",
         cutoff.date(),
         params.customers,

@@ -115,10 +115,10 @@ def active_window_days(
     )
     if q is None:
         window: int = max(MIN_ACTIVE_WINDOW_DAYS, settings.horizon)
-        logger.info("no repeat purchases before %s; active window %d days", cutoff, window)
+        logger.debug("no repeat purchases before %s; active window %d days", cutoff, window)
         return window
     window = max(MIN_ACTIVE_WINDOW_DAYS, math.ceil(float(q)))
-    logger.info("active window %d days (from customers' purchase gaps)", window)
+    logger.debug("active window %d days (from customers' purchase gaps)", window)
     return window
 
 

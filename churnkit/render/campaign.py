@@ -23,7 +23,7 @@ from churnkit.render.markdown import (
     md,
 )
 from churnkit.render.report_parts import ChartRef
-from churnkit.render.terminal import rich_facts, rich_notes, rich_table
+from churnkit.render.terminal import fitted_table, rich_facts, rich_notes
 from churnkit.retention.measure import Comparison
 from churnkit.retention.outcome import CONSISTENT, HIGHER, LOWER, UNKNOWN, CampaignResult
 
@@ -251,7 +251,7 @@ def _ratio(x: float) -> str:
 
 def campaign_terminal(result: CampaignResult) -> RenderableType:
     parts: list[RenderableType] = [rich_facts(campaign_facts(result), boxed=True)]
-    parts += [rich_table(t.fitted()) for t in campaign_tables(result)]
+    parts += [fitted_table(t) for t in campaign_tables(result)]
     parts += rich_notes(result.notes)
     return Group(*parts)
 

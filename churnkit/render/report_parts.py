@@ -253,7 +253,7 @@ def plan_table(report: Report) -> Table:
     return Table(
         plan_title(report),
         (
-            Column("action", name=ACTION, overflow="fold"),
+            Column("action", name=ACTION, wrap=False),
             Column("customers", Kind.COUNT, name="customers"),
             Column("cost", Kind.MONEY, name="cost"),
             Column("expected saved value", Kind.MONEY, name="expected_saved_value"),

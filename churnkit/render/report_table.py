@@ -28,7 +28,7 @@ from churnkit.render.report_parts import (
     summary_facts,
     what_to_do,
 )
-from churnkit.render.terminal import fitted_table, rich_facts, rich_notes, rich_table, whole
+from churnkit.render.terminal import fitted_table, rich_facts, rich_notes, whole
 from churnkit.report.result import Report
 
 # The action column is at least as wide as its longest word, up to this.
@@ -46,14 +46,14 @@ def report_table(report: Report) -> RenderableType:
     ]
     todo = what_to_do(report.customers)
     if todo.rows:
-        parts.append(rich_table(todo))
+        parts.append(fitted_table(todo))
     parts.append(fitted_table(plan_table(report)))
     if report.budget is not None:
         parts.append(fitted_table(budget_table(report, CHOSEN_SHOWN)))
     if report.by_quadrant is not None:
-        parts.append(rich_table(quadrant_table(report)))
+        parts.append(fitted_table(quadrant_table(report)))
     if report.campaigns:
-        parts.append(rich_table(campaigns_table(report.campaigns).fitted()))
+        parts.append(fitted_table(campaigns_table(report.campaigns)))
     parts.extend(rich_notes(report.notes))
     return Group(*parts)
 

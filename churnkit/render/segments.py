@@ -29,7 +29,7 @@ from churnkit.render.markdown import (
     md,
 )
 from churnkit.render.report_parts import ChartRef
-from churnkit.render.terminal import rich_facts, rich_notes, rich_table
+from churnkit.render.terminal import fitted_table, rich_facts, rich_notes
 from churnkit.segment.health import HealthReport
 from churnkit.segment.segments import DIMENSIONS, SegmentResult
 from churnkit.segment.survival import MILESTONES, SurvivalReport
@@ -257,6 +257,10 @@ def _outcome_table(frame: pl.DataFrame, by: str, days: int) -> Table:
 SURVIVAL_TITLE = "Retention curves (Kaplan-Meier, days since start)"
 
 
+# On a narrow terminal these columns go first (a survival table has the most).
+NARROW_DROPS = ("survival_180d", "survival_90d", "median_ci")
+
+
 def survival_table(survival: SurvivalReport) -> Table:
     """Per dimension and group: customers, ends by kind, median lifetime with its 95%
     interval, and the share still customers after 90, 180 and 365 days."""
@@ -266,7 +270,7 @@ def survival_table(survival: SurvivalReport) -> Table:
         Column("customers", _COUNT),
         Column("ended vol.", _COUNT, name="ended_voluntary"),
         Column("ended invol.", _COUNT, name="ended_involuntary"),
-        Column("median days", name="median_lifetime_days"),
+        Column("median days", name="median_lifetime_days", wrap=False),
         Column("95% interval", name="median_ci"),
         *(Column(f"{d}d", _PCT, name=f"survival_{d}d") for d in MILESTONES),
     )
@@ -344,11 +348,11 @@ def segment_summary(result: SegmentResult, health: HealthReport | None = None) -
     Columns are never narrower than their widest cell: a narrow terminal cuts a table
     rather than wrapping its numbers."""
     parts: list[RenderableType] = [rich_facts(segment_facts(result))]
-    parts += [rich_table(t.fitted()) for t in segment_tables(result)]
+    parts += [fitted_table(t, NARROW_DROPS) for t in segment_tables(result)]
     parts += rich_notes(result.notes)
     if health is not None:
         parts.append(rich_facts(health_facts(health)))
-        parts += [rich_table(t.fitted()) for t in health_tables(health)]
+        parts += [fitted_table(t, NARROW_DROPS) for t in health_tables(health)]
         parts += rich_notes(health.notes)
     return Group(*parts)
 
