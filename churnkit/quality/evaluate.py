@@ -323,11 +323,28 @@ def _choose_mode(events: pl.LazyFrame, card: ModelCard, as_of: datetime | None) 
     outcomes and does not precede the model's as-of; else ``validation``."""
     _, horizon, grace = population_terms(card)
     last_event = resolve_as_of(events, None)
-    latest_known = end_of_day((last_event - timedelta(days=horizon + grace)).date())
-    target = latest_known if as_of is None else as_of
+    target = _latest_known(last_event, card) if as_of is None else as_of
     trained = card.as_of
     known = target + timedelta(days=horizon + grace) <= last_event
     return "backtest" if known and trained is not None and trained <= target else "validation"
+
+
+def _latest_known(last_event: datetime, card: ModelCard) -> datetime:
+    """The latest as-of whose outcomes the data holds. When the model's snapshots all
+    fell on its as-of's weekday (weekly steps), the back-test keeps that weekday too,
+    so weekly exports are seen at the same point of their week as in training; never
+    before the model's own as-of."""
+    _, horizon, grace = population_terms(card)
+    latest = end_of_day((last_event - timedelta(days=horizon + grace)).date())
+    trained = card.as_of
+    if (
+        trained is None
+        or not card.cutoffs
+        or any(c.weekday() != trained.weekday() for c in card.cutoffs)
+    ):
+        return latest
+    aligned = latest - timedelta(days=(latest.weekday() - trained.weekday()) % 7)
+    return aligned if aligned >= trained else latest
 
 
 def _beats(card: ModelCard) -> dict[str, float]:
@@ -342,7 +359,7 @@ def _backtest_date(
     _, horizon, grace = population_terms(card)
     last_event = resolve_as_of(events, None)
     if as_of is None:
-        as_of = end_of_day((last_event - timedelta(days=horizon + grace)).date())
+        as_of = _latest_known(last_event, card)
     as_of = resolve_as_of(events, as_of)
     known_until = as_of + timedelta(days=horizon + grace)
     if known_until > last_event:

@@ -198,3 +198,23 @@ def test_gate_flags_name_known_metrics_only():
         parse_gates({"brier": "0.1"}, flag="--fail-under", direction="min")
     with pytest.raises(UsageError, match="number"):
         parse_gates({"auc": "high"}, flag="--fail-under", direction="min")
+
+
+def test_the_default_backtest_keeps_the_models_weekday(backtest_model):  # type: ignore[no-untyped-def]
+    """Weekly exports are then seen at the same point of their week as in training
+    (a back-test a day off the model's weekday once showed PSI 3 on "days since the
+    last event")."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from churnkit.model.card import ModelCard
+    from churnkit.quality.evaluate import _latest_known
+
+    card = ModelCard.read(backtest_model)
+    last_event = datetime(2026, 10, 31, 23, 59, 59, 999999)
+    saturday = datetime(2026, 5, 30, 23, 59, 59, 999999)
+    weekly = replace(card, as_of=saturday, cutoffs=(saturday - timedelta(days=105),))
+    assert _latest_known(last_event, weekly).date().isoformat() == "2026-07-18"
+    # Snapshots off the as-of's weekday: the latest day with known outcomes.
+    daily = replace(weekly, cutoffs=(saturday - timedelta(days=104),))
+    assert _latest_known(last_event, daily).date().isoformat() == "2026-07-19"
