@@ -1,4 +1,4 @@
-"""User mistakes exit with the codes of docs/contract.md and one line that names the file, column or key."""
+"""User mistakes exit with the documented codes and one line naming the file, column or key."""
 
 from __future__ import annotations
 
