@@ -53,7 +53,11 @@ def report_html(report: Report, charts: Sequence[ChartRef] = ()) -> str:
     if report.binary:
         body.append(f'<p class="note"><strong>Note:</strong> {h(BINARY_NOTE)}.</p>')
     body += _summary(report)
-    body += _section(customers_table(report))
+    # A budget's whole plan can be thousands of rows: it comes last, after the plan's
+    # summary and the charts; a top-N list comes first.
+    listed = _section(customers_table(report))
+    if report.budget is None:
+        body += listed
     todo = what_to_do(report.listed)
     if todo.rows:
         body += _section(todo)
@@ -72,6 +76,8 @@ def report_html(report: Report, charts: Sequence[ChartRef] = ()) -> str:
     if charts:
         body.append("<h2>Charts</h2>")
         body += [figure(chart.src, chart.alt, chart.title) for chart in charts]
+    if report.budget is not None:
+        body += listed
     body += html_notes(report.notes)
     return page(title(report), body)
 

@@ -51,7 +51,10 @@ def report_markdown(report: Report, charts: Sequence[ChartRef] = ()) -> str:
     if report.binary:
         out += [f"> **Note:** {md(BINARY_NOTE)}.", ""]
     out += ["## Summary", "", *markdown_facts(summary_facts(report))]
-    out += _section(customers_table(report))
+    # A budget's whole plan comes last (it can be thousands of rows); a top-N list first.
+    listed = _section(customers_table(report))
+    if report.budget is None:
+        out += listed
     todo = what_to_do(report.listed)
     if todo.rows:
         out += _section(todo)
@@ -71,6 +74,8 @@ def report_markdown(report: Report, charts: Sequence[ChartRef] = ()) -> str:
         out += ["", "## Charts"]
         for chart in charts:
             out += ["", f"### {md(chart.title)}", "", markdown_image(chart.alt, chart.src)]
+    if report.budget is not None:
+        out += listed
     if report.notes:
         out += ["", *markdown_notes(report.notes)]
     return "\n".join(out) + "\n"

@@ -43,7 +43,7 @@ METHODS = {
 NO_CUSTOMERS = "No customers to list."
 # Where the chosen customers a table leaves out are.
 MORE_CHOSEN = "every one is in --format csv, json, markdown and html"
-IN_THE_LIST = "every one is in the plan's list above"
+IN_THE_LIST = "every one is in the plan's list at the end"
 # An action column is at least as wide as its longest word, up to this.
 WORD_WIDTH = 24
 
