@@ -33,6 +33,12 @@ demo: install ## run the pipeline on sample_data/ in a fresh workspace
 	@# A back-test of a model trained three months earlier: its gates may fail, and then
 	@# evaluate exits 1, as a CI job would see it; the demo goes on.
 	$(CK) evaluate --model backtest || echo "(evaluate exited $$?: a quality gate failed)"
+	@# The campaign loop: a plan made at that date with a control group, measured against
+	@# what happened next. Nothing was done to the sample's customers, so the interval of
+	@# the uplift should hold 0.
+	$(CK) --quiet predict --as-of 2026-07-18 --model backtest --out $(DEMO_WS)/predictions-july.parquet
+	$(CK) --quiet report --predictions $(DEMO_WS)/predictions-july.parquet --budget 1500 --control-share 0.3 --save-campaign july
+	$(CK) measure july
 	$(CK) segment --health
 	$(CK) predict
 	$(CK) report --format html --out $(DEMO_WS)/reports/report.html

@@ -155,10 +155,14 @@ def effect_table(result: CampaignResult) -> Table:
     return Table("Effect", (Column("measure"), Column("value", Kind.TEXT)), rows)
 
 
+# On a narrow terminal these columns go first: the counts, then the money.
+NARROW_DROPS = ("treated", "control", "incremental_revenue", "cost")
+
+
 def actions_table(result: CampaignResult) -> Table:
     """Treated vs control per action."""
     columns = (
-        Column("action"),
+        Column("action", wrap=False),
         Column("treated", Kind.COUNT),
         Column("control", Kind.COUNT),
         Column("treated churn", Kind.PERCENT, name="treated_churn_rate"),
@@ -189,7 +193,7 @@ def feedback_table(result: CampaignResult) -> Table:
     """Per action: what it returned, and its observed success rate against the
     playbook's assumption."""
     columns = (
-        Column("action"),
+        Column("action", wrap=False),
         Column("incremental revenue", Kind.MONEY, name="incremental_revenue"),
         Column("cost", Kind.MONEY),
         Column("assumed success", Kind.PERCENT, name="assumed_success_rate"),
@@ -251,7 +255,7 @@ def _ratio(x: float) -> str:
 
 def campaign_terminal(result: CampaignResult) -> RenderableType:
     parts: list[RenderableType] = [rich_facts(campaign_facts(result), boxed=True)]
-    parts += [fitted_table(t) for t in campaign_tables(result)]
+    parts += [fitted_table(t, NARROW_DROPS) for t in campaign_tables(result)]
     parts += rich_notes(result.notes)
     return Group(*parts)
 
