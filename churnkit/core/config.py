@@ -121,8 +121,9 @@ class LightGBMParams(Section):
     bagging_fraction: float = Field(0.9, gt=0, le=1)
     bagging_freq: int = Field(1, ge=0)
     lambda_l2: float = Field(1.0, ge=0)
-    # Fixed, not "all cores", so a seed gives the same trees on every machine.
-    num_threads: int = Field(1, ge=1)
+    # 0: every core. Training is deterministic for a given seed and thread count; set
+    # a fixed count to get the same trees on machines with different core counts.
+    num_threads: int = Field(0, ge=0)
 
 
 class TrainSettings(Section):
@@ -146,6 +147,9 @@ class TrainSettings(Section):
     baseline_margin: float = Field(0.005, ge=0, le=0.5)
     # One snapshot only: the share of customers (by a seeded customer hash) validated on.
     holdout_share: float = Field(0.3, gt=0, lt=1)
+    # Most rows a fit trains on (null: no bound). Above it, a seeded customer sample per
+    # class, weighted back to the population (churnkit.model.sampling).
+    max_rows: int | None = Field(1_000_000, ge=1000)
 
 
 def _default_rfm_segments() -> dict[str, dict[Literal["r", "f", "m"], tuple[int, int]]]:

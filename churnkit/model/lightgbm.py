@@ -2,8 +2,9 @@
 
 It implements the estimator protocol (``churnkit.model.base``). Multiclass or binary
 as ``encoding.choose_classes`` decides. Training is bit-for-bit reproducible for a
-given seed: the thread count (``train.lightgbm.num_threads``) and histogram layout
-are fixed and LightGBM runs in deterministic mode.
+given seed and thread count: LightGBM runs in deterministic mode with a forced
+(row-wise) histogram layout, on every core by default (``train.lightgbm.num_threads``
+0); a fixed thread count gives the same trees on every machine.
 
 On disk a model is a directory holding ``model.txt`` (LightGBM's own text format) and
 ``card.json`` (``churnkit.model.card``). The card records the hash of ``model.txt`` so
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -122,6 +124,8 @@ class ChurnModel:
         categorical: Sequence[str] = (),
         feature_descriptions: Mapping[str, str] | None = None,
         feature_units: Mapping[str, str | None] | None = None,
+        weight: FloatArray | None = None,
+        population: pl.DataFrame | None = None,
     ) -> Self:
         """Learn from one row per customer-snapshot and its ``churn_type`` label.
 
@@ -129,7 +133,9 @@ class ChurnModel:
         ``valid`` (the out-of-time snapshot), boosting stops once its log loss has not
         improved for ``early_stopping_rounds`` rounds and keeps the best round.
         ``feature_units`` (``FeatureSpec.unit`` by name) tells the drift profiles
-        which features count days.
+        which features count days. ``weight`` weighs each row (a sample weighted back
+        to its population, see ``churnkit.model.sampling``); the drift profiles then
+        describe ``population`` (the rows before sampling) rather than ``X``.
         """
         if X.height == 0:
             raise DataError("no training rows", hint="use an earlier --as-of or more history")
@@ -144,10 +150,12 @@ class ChurnModel:
                 hint="use a longer --horizon or an earlier --as-of",
             )
         self._describe(X, y_index, classes, categorical, feature_descriptions or {})
-        self.profiles_ = feature_profile(X, self.categories_, feature_units)
+        profiled = X if population is None else population.select(X.columns)
+        self.profiles_ = feature_profile(profiled, self.categories_, feature_units)
         train_set = lgb.Dataset(
             self._matrix(X),
             label=y_index.astype(np.float64),
+            weight=weight,
             feature_name=_lightgbm_names(self.feature_names_),
             categorical_feature=[
                 i for i, n in enumerate(self.feature_names_) if n in self.categories_
@@ -423,7 +431,7 @@ class ChurnModel:
             "seed": self.seed,
             "deterministic": True,
             "force_row_wise": True,
-            "num_threads": p.num_threads,
+            "num_threads": threads(p.num_threads),
             "verbosity": -1,
         }
 
@@ -450,7 +458,10 @@ class ChurnModel:
             ),
             categories={k: tuple(v) for k, v in self.categories_.items()},
             calibration=self.calibrator_,
-            params=self.params.model_dump(mode="json"),
+            params={
+                **self.params.model_dump(mode="json"),
+                "num_threads": threads(self.params.num_threads),
+            },
             seed=self.seed,
             best_iteration=self.best_iteration_,
             best_score=self.best_score_,
@@ -463,6 +474,12 @@ class ChurnModel:
     def _require_fitted(self, action: str) -> None:
         if not hasattr(self, "booster_"):
             raise ModelError(f"cannot {action}: the model is not fitted", hint=TRAIN_FIRST_HINT)
+
+
+def threads(configured: int) -> int:
+    """The thread count LightGBM runs with: ``configured``, or every core for 0. The
+    count is resolved here, not left to OpenMP, so the card records the one used."""
+    return configured or os.cpu_count() or 1
 
 
 def _lightgbm_names(names: Sequence[str]) -> list[str]:

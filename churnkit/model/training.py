@@ -50,6 +50,7 @@ from churnkit.model.card import (
 )
 from churnkit.model.lightgbm import ChurnModel
 from churnkit.model.references import feature_notes
+from churnkit.model.sampling import bounded_sample
 from churnkit.population import labels
 from churnkit.population.business import CONTRACTUAL, BusinessEvidence, detect_business
 
@@ -88,6 +89,7 @@ class TrainResult:
     weak_reasons: tuple[str, ...] = ()
     buyers: int = 0
     scored_buyers: int = 0
+    sampling: tuple[str, ...] = ()
 
     @property
     def scored_share(self) -> float:
@@ -121,6 +123,7 @@ class TrainResult:
             "best_iteration": self.best_iteration,
             "features": list(self.features),
             "warnings": list(self.warnings),
+            "sampling": list(self.sampling),
         }
 
 
@@ -195,7 +198,9 @@ def train(
     if thin_data.empty_class(parts, classes) or (weak_reasons and not force):
         raise _refusal(weak_reasons or thin_data.too_few(parts, classes, 1), schedule[-1])
 
-    validated, final = _fit(train_frame, valid_frame, latest, settings, binary=binary)
+    validated, final, sampled = _fit(train_frame, valid_frame, latest, settings, binary=binary)
+    for note in sampled:
+        log.info(note)
     if validated.mode == "binary" and not binary:
         caught.append(
             "only one churn kind occurs in the training labels: the model is binary "
@@ -295,6 +300,7 @@ def train(
         weak_reasons=tuple(weak_reasons),
         buyers=buyers,
         scored_buyers=_scored_buyers(known, schedule[-1], latest.frame[CUSTOMER_ID]),
+        sampling=tuple(sampled),
     )
 
 
@@ -357,37 +363,49 @@ def _fit(
     settings: Settings,
     *,
     binary: bool,
-) -> tuple[ChurnModel, ChurnModel]:
+) -> tuple[ChurnModel, ChurnModel, list[str]]:
     """The validated model (early stopping and calibration on the validation snapshot)
     and the final one: refit on every snapshot with the rounds the first one chose,
-    carrying its calibration."""
+    carrying its calibration. Each fit trains on at most ``train.max_rows`` rows
+    (``sampling``); the notes say when a fit was sampled."""
     features = latest.features
-    descriptions = {n: spec.description for n, spec in latest.specs.items()}
-    units = {n: spec.unit for n, spec in latest.specs.items()}
+    described: dict[str, Any] = {
+        "categorical": latest.categorical,
+        "feature_descriptions": {n: spec.description for n, spec in latest.specs.items()},
+        "feature_units": {n: spec.unit for n, spec in latest.specs.items()},
+    }
     params = settings.train.lightgbm
     seed = settings.train.seed
-    validated = ChurnModel(params=params, seed=seed, classes=BINARY if binary else None).fit(
-        train.select(features),
-        train[CHURN_TYPE],
+    notes: list[str] = []
+
+    def fit(frame: pl.DataFrame, model: ChurnModel, **extra: Any) -> ChurnModel:
+        sample = bounded_sample(frame, settings.train.max_rows, seed)
+        if sample.sampled:
+            notes.append(sample.describe(frame.height))
+        kept = sample.frame
+        population = frame.select(features) if sample.sampled else None
+        return model.fit(
+            kept.select(features),
+            kept[CHURN_TYPE],
+            weight=sample.weights,
+            population=population,
+            **described,
+            **extra,
+        )
+
+    validated = fit(
+        train,
+        ChurnModel(params=params, seed=seed, classes=BINARY if binary else None),
         valid=(valid.select(features), valid[CHURN_TYPE]),
-        categorical=latest.categorical,
-        feature_descriptions=descriptions,
-        feature_units=units,
     )
     validated.calibrate(
         valid.select(features), valid[CHURN_TYPE], method=settings.train.calibration
     )
     full = valid if train is valid else pl.concat([train, valid], how="vertical_relaxed")
     refit = params.model_copy(update={"num_boost_round": validated.best_iteration_})
-    final = ChurnModel(params=refit, seed=seed, classes=tuple(validated.classes_)).fit(
-        full.select(features),
-        full[CHURN_TYPE],
-        categorical=latest.categorical,
-        feature_descriptions=descriptions,
-        feature_units=units,
-    )
+    final = fit(full, ChurnModel(params=refit, seed=seed, classes=tuple(validated.classes_)))
     final.set_calibrator(validated.calibrator_)
-    return validated, final
+    return validated, final, notes
 
 
 def _snapshot(

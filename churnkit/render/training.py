@@ -88,6 +88,7 @@ def train_summary(result: TrainResult) -> RenderableType:
             ("calibration error", f"{num(result.calibration_error)} (expected, over deciles)"),
             ("boosting rounds", str(result.best_iteration)),
             ("features", str(len(result.features))),
+            *[("sampled", note) for note in result.sampling],
             *([("WEAK", "; ".join(result.weak_reasons))] if result.weak else []),
             ("saved to", str(result.model_dir)),
         ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -83,13 +84,24 @@ def test_multiclass_model_learns_known_signal(model, valid):
     assert model.best_score_ is not None
 
 
-def test_same_seed_gives_byte_identical_model_text(train, valid, tmp_path):
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_same_seed_and_threads_give_byte_identical_model_text(train, valid, tmp_path, threads):
     X, y = train
+    params = PARAMS.model_copy(update={"num_threads": threads})
     for name in ("a", "b"):
-        ChurnModel(params=PARAMS, seed=7).fit(X, y, valid=valid).save(tmp_path / name)
+        ChurnModel(params=params, seed=7).fit(X, y, valid=valid).save(tmp_path / name)
 
     first = (tmp_path / "a" / MODEL_FILE).read_bytes()
     assert first == (tmp_path / "b" / MODEL_FILE).read_bytes()
+    card = json.loads((tmp_path / "a" / CARD_FILE).read_text())
+    assert card["params"]["num_threads"] == threads
+
+
+def test_every_core_by_default_and_the_card_says_how_many(model, tmp_path):
+    assert PARAMS.num_threads == 0
+    model.save(tmp_path / "m")
+    card = json.loads((tmp_path / "m" / CARD_FILE).read_text())
+    assert card["params"]["num_threads"] == (os.cpu_count() or 1)
 
 
 def test_save_then_load_predicts_identically_and_keeps_the_card(model, valid, tmp_path):
