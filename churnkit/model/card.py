@@ -448,9 +448,7 @@ def _opt(data: Mapping[str, Any], key: str, convert: Callable[[Any], T]) -> T | 
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"{exc.args[0]!r} is missing"
-    return str(exc)
+    return f"{exc.args[0]!r} is missing" if isinstance(exc, KeyError) else str(exc)
 
 
 def _str(value: Any) -> str:
@@ -478,7 +476,7 @@ def _number(value: Any) -> float:
 
 
 def _optional_number(value: Any) -> float | None:
-    return None if value is None else _number(value)
+    return _number(value) if value is not None else None
 
 
 def _datetime(value: Any) -> datetime:

@@ -159,39 +159,9 @@ def train(
     latest = snapshots[-1]
     specs = latest.specs
     features = list(specs)
-    if len(snapshots) > 1:
-        validation = thin_data.OUT_OF_TIME
-        train_frame = pl.concat([s.frame for s in snapshots[:-1]], how="vertical_relaxed")
-        valid_frame = latest.frame
-    else:
-        validation = thin_data.HASH_SPLIT
-        share = settings.train.holdout_share
-        train_frame, valid_frame = thin_data.split_one_snapshot(
-            latest.frame, share, settings.train.seed
-        )
-        caught.append(
-            f"only one snapshot fits the history ({schedule[-1]:%Y-%m-%d}): the model is "
-            f"validated on {share:.0%} of its customers (a seeded customer-hash split), "
-            "not out of time"
-        )
-    if binary:
-        caught.append(
-            "the data holds no failed payments: the model is binary (churned vs retained) "
-            "and does not split voluntary from involuntary churn"
-        )
-    else:
-        few = thin_data.short_classes(
-            {"training": train_frame, "validation": valid_frame},
-            (ChurnType.VOLUNTARY.value, ChurnType.INVOLUNTARY.value),
-            settings.train.min_churners,
-        )
-        if few:
-            binary = True
-            train_frame, valid_frame = _binary(train_frame), _binary(valid_frame)
-            caught.append(
-                f"fewer than {settings.train.min_churners} {' or '.join(few)} churners to "
-                "learn from: the model is binary (churned vs retained)"
-            )
+    split = _split(snapshots, settings, binary)
+    train_frame, valid_frame, validation, binary = split.train, split.valid, split.how, split.binary
+    caught += split.notes
     classes = BINARY if binary else MULTICLASS
     parts = {"training": train_frame, "validation": valid_frame}
     weak_reasons = thin_data.too_few(parts, classes, settings.train.min_churners)
@@ -206,28 +176,10 @@ def train(
             "only one churn kind occurs in the training labels: the model is binary "
             "(churned vs retained)"
         )
-    proba = validated.predict_proba(valid_frame.select(features))
-    y_valid = _labels_for(validated, valid_frame[CHURN_TYPE])
-    scores = metrics.multiclass_metrics(y_valid.to_numpy(), proba, validated.classes_)
-    train_rate = float(np.mean((train_frame[CHURN_TYPE] != ChurnType.RETAINED.value).to_numpy()))
-    baseline = baselines.naive_baseline(valid_frame, y_valid, train_rate)
-    cb_baseline: dict[str, float] = {}
-    if latest.customer_base is not None:
-        cb_scores = baselines.customer_base_scores(
-            known, schedule[-1], valid_frame[CUSTOMER_ID], latest.customer_base
-        )
-        cb_baseline = baselines.customer_base_baseline(y_valid, cb_scores)
-    compared = {baselines.NAIVE: baseline, baselines.CUSTOMER_BASE: cb_baseline}
-    beats, best = baselines.beats_baselines(
-        scores.get("auc", float("nan")), compared, settings.train.baseline_margin
-    )
-    if not beats:
-        caught.append(
-            f"the model does not beat the {best.replace('_', ' ') if best else 'best'} "
-            f"baseline: validation AUC {scores.get('auc', float('nan')):.3f} against "
-            f"{compared[best or baselines.NAIVE].get('auc', float('nan')):.3f} "
-            f"(margin {settings.train.baseline_margin})"
-        )
+    measured = _measure(validated, train_frame, valid_frame, known, latest, settings)
+    scores, baseline, cb_baseline = measured.scores, measured.baseline, measured.customer_base
+    y_valid, proba, beats = measured.y_valid, measured.proba, measured.beats
+    caught += measured.notes
     weak_reasons += _weakness(scores, baseline, settings)
     if weak_reasons and not force:
         raise _refusal(weak_reasons, schedule[-1])
@@ -302,6 +254,100 @@ def train(
         scored_buyers=_scored_buyers(known, schedule[-1], latest.frame[CUSTOMER_ID]),
         sampling=tuple(sampled),
     )
+
+
+@dataclass(frozen=True)
+class _Split:
+    """Training and validation rows, how they were split, and the class decision."""
+
+    train: pl.DataFrame
+    valid: pl.DataFrame
+    how: str
+    binary: bool
+    notes: list[str]
+
+
+def _split(snapshots: list[Snapshot], settings: Settings, binary: bool) -> _Split:
+    """Out of time when there are several snapshots, else a customer-hash share of the
+    only one; binary when the data cannot teach the two churn kinds apart."""
+    latest, notes = snapshots[-1], []
+    if len(snapshots) > 1:
+        how = thin_data.OUT_OF_TIME
+        train = pl.concat([s.frame for s in snapshots[:-1]], how="vertical_relaxed")
+        valid = latest.frame
+    else:
+        how = thin_data.HASH_SPLIT
+        share = settings.train.holdout_share
+        train, valid = thin_data.split_one_snapshot(latest.frame, share, settings.train.seed)
+        notes.append(
+            f"only one snapshot fits the history ({latest.cutoff:%Y-%m-%d}): the model is "
+            f"validated on {share:.0%} of its customers (a seeded customer-hash split), "
+            "not out of time"
+        )
+    if binary:
+        notes.append(
+            "the data holds no failed payments: the model is binary (churned vs retained) "
+            "and does not split voluntary from involuntary churn"
+        )
+        return _Split(train, valid, how, binary, notes)
+    few = thin_data.short_classes(
+        {"training": train, "validation": valid},
+        (ChurnType.VOLUNTARY.value, ChurnType.INVOLUNTARY.value),
+        settings.train.min_churners,
+    )
+    if few:
+        notes.append(
+            f"fewer than {settings.train.min_churners} {' or '.join(few)} churners to "
+            "learn from: the model is binary (churned vs retained)"
+        )
+        return _Split(_binary(train), _binary(valid), how, True, notes)
+    return _Split(train, valid, how, binary, notes)
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """The validated model against the naive and customer-base baselines."""
+
+    scores: dict[str, float]
+    baseline: dict[str, float]
+    customer_base: dict[str, float]
+    y_valid: pl.Series
+    proba: np.ndarray
+    beats: bool
+    notes: list[str]
+
+
+def _measure(
+    validated: ChurnModel,
+    train: pl.DataFrame,
+    valid: pl.DataFrame,
+    known: pl.LazyFrame,
+    latest: Snapshot,
+    settings: Settings,
+) -> _Measured:
+    proba = validated.predict_proba(valid.select(latest.features))
+    y_valid = _labels_for(validated, valid[CHURN_TYPE])
+    scores = metrics.multiclass_metrics(y_valid.to_numpy(), proba, validated.classes_)
+    train_rate = float(np.mean((train[CHURN_TYPE] != ChurnType.RETAINED.value).to_numpy()))
+    baseline = baselines.naive_baseline(valid, y_valid, train_rate)
+    cb_baseline: dict[str, float] = {}
+    if latest.customer_base is not None:
+        cb_scores = baselines.customer_base_scores(
+            known, latest.cutoff, valid[CUSTOMER_ID], latest.customer_base
+        )
+        cb_baseline = baselines.customer_base_baseline(y_valid, cb_scores)
+    compared = {baselines.NAIVE: baseline, baselines.CUSTOMER_BASE: cb_baseline}
+    margin = settings.train.baseline_margin
+    beats, best = baselines.beats_baselines(scores.get("auc", float("nan")), compared, margin)
+    notes = []
+    if not beats:
+        notes.append(
+            f"the model does not beat the {best.replace('_', ' ') if best else 'best'} "
+            f"baseline: validation AUC {scores.get('auc', float('nan')):.3f} against "
+            f"{compared[best or baselines.NAIVE].get('auc', float('nan')):.3f} "
+            f"(margin {margin})"
+        )
+    return _Measured(scores, baseline, cb_baseline, y_valid, proba, beats, notes)
 
 
 def _population(snap: Snapshot) -> str:

@@ -318,11 +318,19 @@ def _quiet_stdout() -> Iterator[None]:
 
 
 def _money(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
-    """A non-negative amount as text with a fixed number of decimals (huge or
-    non-finite amounts, which no real plan has, are shown as they are)."""
+    """A non-negative amount as text with thousands separators and a fixed number of
+    decimals (huge or non-finite amounts, which no real plan has, are shown as they are)."""
     scale = 10**decimals
     units = (expr * scale).round().cast(pl.Int64, strict=False)
-    fixed = pl.format("{}.{}", units // scale, (units % scale).cast(pl.String).str.zfill(decimals))
+    whole = (
+        (units // scale)
+        .cast(pl.String)
+        .str.reverse()
+        .str.replace_all(r"(\d{3})", "$1,")
+        .str.strip_suffix(",")
+        .str.reverse()
+    )
+    fixed = pl.format("{}.{}", whole, (units % scale).cast(pl.String).str.zfill(decimals))
     return fixed.fill_null(expr.cast(pl.String))
 
 

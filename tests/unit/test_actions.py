@@ -713,3 +713,10 @@ def test_zero_share_holds_out_nobody_and_bad_share_is_an_error() -> None:
     assert not assign_control_group(many_customers(100), 0.0, seed=1)["control"].any()
     with pytest.raises(ConfigError, match="share"):
         assign_control_group(many_customers(10), 1.0, seed=1)
+
+
+def test_selection_reasons_group_thousands():
+    money = pl.DataFrame({"x": [0.0, 999.994, 1138.19, 1234567.891]}).select(
+        knapsack._money(pl.col("x"))
+    )
+    assert money.to_series().to_list() == ["0.00", "999.99", "1,138.19", "1,234,567.89"]
